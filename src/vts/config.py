@@ -1,0 +1,69 @@
+"""Single source of truth for the project's constants and directory layout.
+
+Every module imports its defaults from here; nothing else hard-codes a sample
+rate, a frequency range or a path.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Sample rate (Hz) of every signal the models see, as in the paper.
+SAMPLE_RATE = 22050
+#: Lowest and highest analysis frequency (Hz) of every transform.
+FMIN_HZ = 64.0
+FMAX_HZ = 8000.0
+#: STFT / DCT framing of the paper: Hamming window of 40 ms, hop of 10 ms.
+WINDOW_SECONDS = 0.040
+HOP_SECONDS = 0.010
+#: NSGT resolution: bins per octave of the constant-Q scale, bins of Mel / ERB.
+CQT_BINS_PER_OCTAVE = 24
+MEL_BINS = 168
+ERB_BINS = 168
+#: The five input transforms compared in the paper (Table 1), in its order.
+TRANSFORMS = ("nsgt-erb", "nsgt-cqt", "nsgt-mel", "stft", "dct")
+#: The transform the paper settles on.
+DEFAULT_TRANSFORM = "nsgt-erb"
+#: Notes shorter than this (s) cannot give a sustained frame and are rejected.
+MIN_DURATION_SECONDS = 0.15
+#: Peak amplitude under which a file is considered silent.
+SILENCE_PEAK = 1e-4
+#: Seed used wherever the caller does not give one.
+DEFAULT_SEED = 0
+
+#: Repository root (``src/vts/config.py`` -> two levels up from ``src``).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: Read-only mirror of public data that sits beside the repository on the
+#: project's machines.
+MIRROR_DIR = PROJECT_ROOT.parent / "shared" / "data"
+#: Environment variable that points at a data root (overrides the mirror).
+DATA_ENV = "VTS_DATA"
+
+
+def _dir(env: str, default: str) -> Path:
+    return Path(os.environ.get(env, PROJECT_ROOT / default)).resolve()
+
+
+def data_dir() -> Path:
+    """Project-local data folder (``data/``; catalogue, rejected list, downloads)."""
+    return _dir("VTS_DATA_DIR", "data")
+
+
+def features_dir() -> Path:
+    """Cache of spectral features (``features/``), keyed by transform and corpus."""
+    return _dir("VTS_FEATURES_DIR", "features")
+
+
+def models_dir() -> Path:
+    """Trained timbre spaces (``models/<transform>-<vanilla|regularized>/``)."""
+    return _dir("VTS_MODELS_DIR", "models")
+
+
+def figures_dir() -> Path:
+    """Figures, tables and sounds rebuilt by the notebooks (``figures/``)."""
+    return _dir("VTS_FIGURES_DIR", "figures")
+
+
+def build_dir() -> Path:
+    """Executed notebooks, logs and scratch output (``build/``)."""
+    return _dir("VTS_BUILD_DIR", "build")

@@ -1,0 +1,44 @@
+"""Shared fixtures: a synthetic data root and an isolated project layout."""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import synthetic  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """A small corpus in the Philharmonia and tonejs layouts, ratings and two studies."""
+    return synthetic.make_corpus(tmp_path_factory.mktemp("data-root"))
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, synthetic_root) -> Path:
+    """Point every project folder (data, features, models, figures, build) at tmp_path
+    and the data root at the synthetic corpus."""
+    monkeypatch.setenv("VTS_DATA", str(synthetic_root))
+    for name in ("DATA", "FEATURES", "MODELS", "FIGURES", "BUILD"):
+        folder = tmp_path / name.lower()
+        folder.mkdir()
+        monkeypatch.setenv(f"VTS_{name}_DIR", str(folder))
+    return tmp_path
+
+
+@pytest.fixture
+def scratch_root(tmp_path, monkeypatch) -> Path:
+    """An empty data root the test fills itself (the data root env var points at it)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    monkeypatch.setenv("VTS_DATA", str(root))
+    monkeypatch.setenv("VTS_DATA_DIR", str(tmp_path / "data"))
+    return root
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst

@@ -1,0 +1,106 @@
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+import synthetic
+from vts import data
+from vts.data import COLUMNS, DataError, build_catalog, load_catalog, parse_note
+
+
+@pytest.mark.parametrize("token, note, pitch", [
+    ("Gs4", "G#4", 68), ("G#4", "G#4", 68), ("A4", "A4", 69), ("C4", "C4", 60),
+    ("Ab3", "G#3", 56), ("B-1", "B-1", 11), ("C8", "C8", 108),
+])
+def test_parse_note(token, note, pitch):
+    assert parse_note(token) == (note, pitch)
+
+
+def test_parse_note_rejects_garbage():
+    with pytest.raises(ValueError, match="H9"):
+        parse_note("H9")
+
+
+def test_catalog_of_all_layouts(scratch_root):
+    synthetic.write_philharmonia(scratch_root, ["clarinet", "bass-clarinet"], notes=[("Gs4", 68)])
+    synthetic.write_tonejs(scratch_root, ["violin"], notes=[("As3", 58)])
+    synthetic.write_tinysol(scratch_root)
+    folder = scratch_root / "Oboe"
+    folder.mkdir()
+    sf.write(folder / "my-oboe_C5_ff.wav", synthetic.tone(523.25, 0.4, 0.5, 0.5), 22050)
+    catalog, rejected = build_catalog(progress=False, n_jobs=1)
+    assert list(catalog.columns) == COLUMNS
+    assert rejected.empty
+    by_source = catalog.groupby("source").size().to_dict()
+    assert by_source == {"philharmonia": 4, "tonejs": 1, "tinysol": 4, "folder": 1}
+
+    row = catalog[catalog.path.str.endswith("/clarinet_Gs4_1_forte_normal.mp3")].iloc[0]
+    assert (row.instrument, row.perceptual_label, row.note, row.pitch) == ("clarinet", "clarinet", "G#4", 68)
+    assert (row.dynamics, row.dynamics_ordinal) == ("f", 4)
+    assert row.duration_s == pytest.approx(0.6, abs=0.06) and row.sample_rate == 22050
+    assert "Philharmonia Orchestra" in row.attribution
+    bass = catalog[catalog.instrument == "bass-clarinet"].iloc[0]
+    assert bass.perceptual_label == ""          # not rated: trains the VAE, not the regulariser
+    violin = catalog[catalog.source == "tonejs"].iloc[0]
+    assert (violin.instrument, violin.note, violin.pitch, violin.dynamics) == ("violin", "A#3", 58, "")
+    tiny = catalog[catalog.source == "tinysol"].set_index("note")
+    assert tiny.loc["C5", "instrument"] == "oboe" and tiny.loc["C5", "dynamics"] == "pp"
+    assert tiny.loc["G4", "instrument"] == "flute" and tiny.loc["A4", "sample_rate"] == 22050
+    mine = catalog[catalog.source == "folder"].iloc[0]
+    assert (mine.instrument, mine.note, mine.dynamics) == ("oboe", "C5", "ff")
+
+
+def test_bad_files_are_rejected_with_a_reason_and_skipped(scratch_root):
+    good = synthetic.write_philharmonia(scratch_root, ["flute"], notes=[("C4", 60)])
+    folder = good[0].parent
+    (folder / "flute_D4_1_forte_normal.mp3").write_bytes(b"")
+    (folder / "flute_E4_1_forte_normal.mp3").write_bytes(b"\x00garbage" * 100)
+    sf.write(folder / "flute_F4_1_forte_normal.wav", np.zeros(22050, np.float32), 22050)
+    sf.write(folder / "flute_G4_1_forte_normal.wav", synthetic.tone(392, 0.05, 0.5, 0.5), 22050)
+    sf.write(folder / "flute_A4_1_sforzando_normal.wav", synthetic.tone(440, 0.5, 0.5, 0.5), 22050)
+    catalog, rejected = build_catalog(progress=False, n_jobs=2)
+    assert len(catalog) == len(good)
+    reasons = {p.split("/")[-1]: r for p, r in rejected.itertuples(index=False)}
+    assert reasons["flute_D4_1_forte_normal.mp3"] == "empty"
+    assert reasons["flute_E4_1_forte_normal.mp3"].startswith("unreadable")
+    assert reasons["flute_F4_1_forte_normal.wav"].startswith("silent")
+    assert reasons["flute_G4_1_forte_normal.wav"].startswith("too short")
+    assert "sforzando" in reasons["flute_A4_1_sforzando_normal.wav"]
+
+
+def test_load_catalog_writes_and_reuses_the_csv(scratch_root, tmp_path):
+    synthetic.write_tonejs(scratch_root, ["piano"])
+    first = load_catalog(progress=False)
+    written = tmp_path / "data" / "catalog.csv"
+    assert written.exists() and (tmp_path / "data" / "rejected.csv").exists()
+    written.write_text(written.read_text().replace("piano_C4", "piano_C4_cached"))
+    again = load_catalog(progress=False)             # from the cache, not rebuilt
+    assert again.path.str.contains("cached").sum() == 1
+    assert len(again) == len(first) == 4
+    assert load_catalog(refresh=True, progress=False).path.str.contains("cached").sum() == 0
+
+
+def test_no_data_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("VTS_DATA", str(tmp_path / "missing"))
+    with pytest.raises(DataError, match="not a folder"):
+        data.data_root()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("VTS_DATA", str(empty))
+    with pytest.raises(DataError, match="no audio files"):
+        build_catalog(progress=False)
+
+
+def test_fallback_message_says_how_to_get_data(tmp_path, monkeypatch):
+    monkeypatch.delenv("VTS_DATA", raising=False)
+    monkeypatch.setattr(data.config, "MIRROR_DIR", tmp_path / "no-mirror")
+    monkeypatch.setenv("VTS_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(DataError, match="VTS_DATA.*TinySOL"):
+        data.data_root()
+
+
+def test_summary_counts_per_instrument_and_source():
+    catalog = pd.DataFrame({"instrument": ["oboe", "oboe", "piano"], "source": ["a", "b", "b"],
+                            "perceptual_label": ["oboe", "oboe", "piano"]})
+    text = data.summary(catalog, pd.DataFrame({"path": ["x.wav"], "reason": ["empty"]}))
+    assert "3 notes, 2 instruments" in text and "rejected: 1 file(s)" in text and "x.wav: empty" in text
