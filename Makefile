@@ -50,7 +50,10 @@ figures: train
 test: setup
 	$(BIN)/python -m pytest -q
 
+# End-to-end test in a real browser: Debian's headless Chromium driven by
+# Playwright (its bundled driver, never its browser download).
 test-browser: setup
+	bash tools/install-browser.sh $(BIN)/python
 	$(BIN)/python -m pytest -q -m browser tests/test_browser.py
 
 bench: features
