@@ -46,9 +46,11 @@ ones (Spearman 1).
 """
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Mapping, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -104,7 +106,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "ModelConfig":
+    def from_dict(cls, d: Mapping) -> ModelConfig:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
@@ -119,7 +121,7 @@ class VAEOutput(NamedTuple):
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for a, b in itertools.pairwise(sizes):
         layers += [nn.Linear(a, b), nn.ReLU()]
     return nn.Sequential(*layers)
 
@@ -267,15 +269,17 @@ def regularizer_from_points(z: torch.Tensor, t: torch.Tensor, sigma: float = SIG
         return z.sum() * 0.0
     t = t.to(z)
     eye = torch.eye(z.shape[0], dtype=torch.bool, device=z.device)
-    log_dz = latent_kernel(z, sigma, log=True)
-    log_dt = target_kernel(t, log=True)
-    terms = torch.exp(log_dz) * (log_dz - log_dt)
-    return terms.masked_fill(eye, 0.0).sum()
+    # The diagonal (-inf logs) is replaced by 0 *before* the product, so that
+    # no 0 * inf enters the graph and the gradient stays finite.
+    log_dz = latent_kernel(z, sigma, log=True).masked_fill(eye, 0.0)
+    log_dt = target_kernel(t, log=True).masked_fill(eye, 0.0)
+    terms = torch.exp(log_dz).masked_fill(eye, 0.0) * (log_dz - log_dt)
+    return terms.sum()
 
 
 def regularizer_floor(t: torch.Tensor | np.ndarray) -> float:
     """Smallest value R can take for target points ``t (m, k)``: ``-sum_i log sum_j D^T_ij``."""
-    t = torch.as_tensor(np.asarray(t, dtype=np.float64))
+    t = torch.tensor(np.array(t, dtype=np.float64))
     if t.shape[0] < 2:
         return 0.0
     return float(-torch.log(target_kernel(t).sum(1)).sum())
@@ -330,7 +334,7 @@ def perceptual_regularizer(z: torch.Tensor, labels: Sequence[str], target,
     names, coords = _target_table(target)
     if len(labels) != z.shape[0]:
         raise ValueError(f"{len(labels)} labels for {z.shape[0]} codes")
-    present = set(str(l) for l in labels)
+    present = {str(label) for label in labels}
     keep = [i for i, n in enumerate(names) if n and n in present]
     if len(keep) < 2:
         return z.sum() * 0.0

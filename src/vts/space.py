@@ -28,8 +28,8 @@ import importlib
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,7 @@ import torch
 from . import __version__
 from ._io import atomic_path, read_json, write_json
 from .config import SAMPLE_RATE
-from .model import VAE, ModelConfig, class_centroids, regularizer_floor, regularizer_from_points
+from .model import VAE, ModelConfig, class_centroids, regularizer_floor
 
 #: Version of the on-disk layout; bump when files or their meaning change.
 FORMAT_VERSION = 1
@@ -104,9 +104,8 @@ def save_latents(path: str | os.PathLike, z: np.ndarray, meta: pd.DataFrame) -> 
         else:
             arrays[col] = np.asarray(["" if v is None or (isinstance(v, float) and math.isnan(v))
                                       else str(v) for v in values], dtype=str)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     return Path(path)
 
 
@@ -161,7 +160,7 @@ class TimbreSpace:
 
     # -- loading ---------------------------------------------------------------
     @classmethod
-    def load(cls, directory: str | os.PathLike, device: str = "cpu") -> "TimbreSpace":
+    def load(cls, directory: str | os.PathLike, device: str = "cpu") -> TimbreSpace:
         """Load a complete space directory.
 
         Raises
@@ -209,13 +208,39 @@ class TimbreSpace:
 
         part("model.safetensors", read_weights)
         normalizer = part("normalizer.json", lambda p: _normalizer_from_dict(read_json(p)))
-        split = part("split.csv", lambda p: pd.read_csv(p, dtype={"note_id": str, "split": str}))
+        split = part("split.csv", _read_split)
         latents = part("latents.npz", lambda p: _read_latents(p, model_config.latent_dim))
+        if not np.array_equal(latents["note_id"].to_numpy(str), split["note_id"].to_numpy(str)):
+            raise SpaceError(f"{directory}: split.csv and latents.npz list different notes")
         target = part("target.csv", lambda p: pd.read_csv(p, index_col=0))
         curves = part("curves.csv", pd.read_csv)
         metrics = part("metrics.json", read_json)
         return cls(directory, config, model, normalizer, latents, split, target,
                    metrics, curves, device)
+
+    # -- saving ------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike | None = None) -> Path:
+        """Write the space to ``directory`` (default: its own), ``config.json`` last.
+
+        ``format_version`` and ``vts_version`` are filled into the config.
+        """
+        d = Path(directory) if directory is not None else self.directory
+        d.mkdir(parents=True, exist_ok=True)
+        if (d / "config.json").exists():          # not complete while being rewritten
+            (d / "config.json").unlink()
+        save_weights(self.model, d / "model.safetensors")
+        write_json(d / "normalizer.json", self.normalizer.to_dict())
+        write_csv(d / "split.csv", self.split)
+        meta = self.latents.drop(columns=self.z_columns)
+        save_latents(d / "latents.npz", self.latents[self.z_columns].to_numpy(), meta)
+        write_csv(d / "target.csv", self.target, index=True)
+        write_csv(d / "curves.csv", self.curves)
+        write_json(d / "metrics.json", self.metrics)
+        config = dict(self.config, format_version=FORMAT_VERSION, vts_version=__version__,
+                      model=self.model.config.to_dict())
+        write_json(d / "config.json", config)
+        self.config = config
+        return d
 
     # -- description -----------------------------------------------------------
     @property
@@ -300,20 +325,18 @@ class TimbreSpace:
         x = np.atleast_2d(x)
         if x.shape[1] != self.n_bins:
             raise ValueError(f"frames have {x.shape[1]} bins, the space expects {self.n_bins}")
-        mu, _ = self.model.encode(torch.from_numpy(x).to(self.device))
+        mu, _ = self.model.encode(torch.tensor(x, device=self.device))
         out = mu.cpu().numpy()
         return out[0] if single else out
 
     def normalize(self, magnitude) -> np.ndarray:
         """Linear magnitudes ``(n_bins,)`` or ``(n_bins, n_frames)`` -> normalised frames
-        ``(n_bins,)`` or ``(n_frames, n_bins)``."""
-        mag = np.asarray(magnitude, dtype=np.float32)
-        if mag.shape[0] != self.n_bins:
-            raise ValueError(f"magnitude has {mag.shape[0]} bins, the space expects {self.n_bins}")
-        if mag.ndim == 1:
-            return np.asarray(self.normalizer.transform(mag), dtype=np.float32)
-        return np.stack([np.asarray(self.normalizer.transform(col), dtype=np.float32)
-                         for col in mag.T])
+        ``(n_bins,)`` or ``(n_frames, n_bins)`` (the normaliser acts element-wise)."""
+        mag = np.asarray(magnitude, dtype=np.float64)
+        if mag.ndim not in (1, 2) or mag.shape[0] != self.n_bins:
+            raise ValueError(f"magnitude of shape {mag.shape}: expected ({self.n_bins},) or "
+                             f"({self.n_bins}, n_frames)")
+        return np.asarray(self.normalizer.transform(mag.T), dtype=np.float32)
 
     def encode_magnitude(self, magnitude) -> np.ndarray:
         """Codes of linear magnitude frames ``(n_bins,)`` -> ``(latent_dim,)``, or
@@ -362,17 +385,14 @@ class TimbreSpace:
         z = np.atleast_2d(z)
         if z.shape[1] != self.latent_dim:
             raise ValueError(f"codes have {z.shape[1]} dims, the space has {self.latent_dim}")
-        out = self.model.decode(torch.from_numpy(z).to(self.device)).cpu().numpy()
+        out = self.model.decode(torch.tensor(z, device=self.device)).cpu().numpy()
         return out[0] if single else out
 
     def decode_magnitude(self, z) -> np.ndarray:
         """Linear magnitudes: codes ``(n, latent_dim)`` -> ``(n, n_bins)``, ``(latent_dim,)`` -> ``(n_bins,)``."""
-        frames = self.decode(z)
-        if frames.ndim == 1:
-            return np.asarray(self.normalizer.inverse(frames), dtype=np.float32)
-        return np.stack([np.asarray(self.normalizer.inverse(f), dtype=np.float32) for f in frames])
+        return np.asarray(self.normalizer.inverse(self.decode(z)), dtype=np.float32)
 
-    def synthesize(self, z_or_path, seconds: float = 1.0, n_iter: int = 32) -> np.ndarray:
+    def synthesize(self, z_or_path, seconds: float = 1.0, n_iter: int = 100) -> np.ndarray:
         """Audio (float32, ``config.SAMPLE_RATE``) from a code, a path of codes or a sound.
 
         Parameters
@@ -387,7 +407,7 @@ class TimbreSpace:
         seconds : float
             Duration in seconds.
         n_iter : int
-            Phase-retrieval iterations for a latent path.
+            Phase-retrieval (fast Griffin-Lim) iterations.
         """
         tr = _transforms_module()
         if isinstance(z_or_path, (str, os.PathLike)):
@@ -397,22 +417,32 @@ class TimbreSpace:
             if z.ndim == 1 and z.shape[0] != self.latent_dim:   # a signal, not a code
                 z = self.encode_audio(z)
         if z.ndim == 1:
-            return np.asarray(tr.render_frame(self.decode_magnitude(z), self.transform, seconds),
-                              dtype=np.float32)
+            return np.asarray(tr.render_frame(self.decode_magnitude(z), self.transform, seconds,
+                                              n_iter=n_iter), dtype=np.float32)
         mags = self.decode_magnitude(z)                          # (n, n_bins)
-        n_frames = max(2, int(round(seconds / float(self.transform.hop_seconds))))
+        length = max(1, round(seconds * SAMPLE_RATE))
+        n_frames = int(self.transform.n_frames(length))
         pos = np.linspace(0.0, len(mags) - 1, n_frames)
         lo = np.floor(pos).astype(int)
         hi = np.minimum(lo + 1, len(mags) - 1)
         w = (pos - lo)[:, None]
         frames = (1 - w) * mags[lo] + w * mags[hi]               # (n_frames, n_bins)
-        audio = tr.griffin_lim(frames.T.astype(np.float32), self.transform, n_iter=n_iter)
+        audio = tr.griffin_lim(frames.T, self.transform, n_iter=n_iter, length=length)
         return np.asarray(audio, dtype=np.float32)
 
     def __repr__(self) -> str:
         kind = "regularized" if self.regularized else "vanilla"
         return (f"TimbreSpace({self.transform_name}, {kind}, latent_dim={self.latent_dim}, "
                 f"n_bins={self.n_bins}, dir={str(self.directory)!r})")
+
+
+def _read_split(path: Path) -> pd.DataFrame:
+    split = pd.read_csv(path, dtype={"note_id": str, "instrument": str, "split": str})
+    if not {"note_id", "split"} <= set(split.columns):
+        raise SpaceError(f"{path}: needs columns note_id and split, has {list(split.columns)}")
+    if not split["split"].isin(["train", "test"]).all():
+        raise SpaceError(f"{path}: split values other than train / test")
+    return split
 
 
 def _read_latents(path: Path, latent_dim: int) -> pd.DataFrame:
@@ -667,15 +697,15 @@ def write_table1(models_root: str | os.PathLike | None = None,
     lines = [
         "# Table 1 and Figure 3: ours (test split) beside Esling et al. (2018)",
         "",
-        "log p(x): ours = IWAE estimate (nats per frame, normalised domain); the paper's "
-        "values are printed as published (their normalisation and sign convention are not "
-        "stated). MSE: mean squared error per bin in the normalised domain. KL: R(z, T) on the "
-        "test-set class centroids (floor = its minimum for this target); the paper's Figure 3 "
-        "'NSGT' value is shown beside every NSGT scale. Compare shapes, not absolute numbers: "
-        "the corpus differs.",
+        ("log p(x): ours = IWAE estimate (nats per frame, normalised domain); the paper's "
+         "values are printed as published (their normalisation and sign convention are not "
+         "stated). MSE: mean squared error per bin in the normalised domain. KL: R(z, T) on the "
+         "test-set class centroids (floor = its minimum for this target); the paper's Figure 3 "
+         "'NSGT' value is shown beside every NSGT scale. Compare shapes, not absolute numbers: "
+         "the corpus differs."),
         "",
-        "| model | log p(x) ours | log p(x) paper | MSE ours | MSE paper | KL ours (floor) "
-        "| KL paper | Spearman | Pearson | probe acc. |",
+        ("| model | log p(x) ours | log p(x) paper | MSE ours | MSE paper | KL ours (floor) "
+         "| KL paper | Spearman | Pearson | probe acc. |"),
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, row in table.iterrows():
@@ -692,8 +722,8 @@ def write_table1(models_root: str | os.PathLike | None = None,
             f"{_fmt(row['test_mse'])} | {_fmt(p_mse)} | {_fmt(row['kl_timbre'])} "
             f"({_fmt(row['kl_timbre_floor'])}) | {_fmt(p_kl)} | {_fmt(row['spearman'], 3)} | "
             f"{_fmt(row['pearson'], 3)} | {_fmt(row['probe_accuracy'], 3)} |")
-    lines += ["", f"Paper's unlabelled 'NSGT unregularised' row: log p(x) {PAPER_NSGT_ROW[0]}, "
-              f"MSE {PAPER_NSGT_ROW[1]}.", ""]
+    lines += ["", (f"Paper's unlabelled 'NSGT unregularised' row: log p(x) {PAPER_NSGT_ROW[0]}, "
+                   f"MSE {PAPER_NSGT_ROW[1]}."), ""]
     with atomic_path(out_dir / "table1.md") as tmp:
         tmp.write_text("\n".join(lines))
     return table

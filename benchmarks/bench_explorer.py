@@ -1,0 +1,189 @@
+"""Latency and quality of the explorer's audio: slider change -> new spectrum and audio ready.
+
+Writes ``benchmarks/results/explorer.json`` (atomically)::
+
+    {"machine": {...}, "space": {...}, "seconds": 1.0, "target_ms": 150,
+     "latency_ms": {"fast": {"median", "p90", "max", "n", "breakdown_median"},
+                    "griffin-lim-8": {...}, "griffin-lim-32": {...}},
+     "quality": {"fast": {"spectral_convergence": {"median", "max"},
+                          "log_spectral_distance_db": {"median", "max"}, "n_points"}, ...},
+     "explorer_init_seconds": {...}}
+
+Latency: one :class:`vts.widgets.Explorer` per reconstruction; the value of
+the PC1 (or PC2, PC3 in turn) slider is changed as the browser would and the
+wall time until the observer returns is taken (decode, audio, WAV encoding,
+plot and widget updates; the comm round trip to a browser is not included).
+``griffin-lim-N`` uses :func:`vts.transforms.render_frame` with N iterations.
+
+Quality: the decoded magnitude at every instrument centroid and at random PCA
+points is rendered (1 s) by each reconstruction, re-analysed by the transform,
+and compared after a least-squares gain (:func:`vts.widgets.spectrum_distance`).
+
+Space: ``--model DIR``, else ``models/nsgt-erb-regularized`` when trained, else
+a stand-in trained for two epochs with the ``default`` profile's network size
+on the cached ``nsgt-erb`` features (latency barely depends on the weights;
+its decoded spectra are smoother than a trained model's).
+
+Usage: ``python benchmarks/bench_explorer.py [--quick] [--model DIR]``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vts import config
+from vts._io import write_json
+
+RESULTS = Path(__file__).resolve().parent / "results" / "explorer.json"
+TARGET_MS = 150.0
+SECONDS = 1.0
+
+
+def _space(model: str | None):
+    from vts.space import TimbreSpace
+
+    if model:
+        return TimbreSpace.load(model), "given"
+    trained = config.models_dir() / "nsgt-erb-regularized"
+    if (trained / "config.json").is_file():
+        return TimbreSpace.load(trained), "trained"
+    from vts.features import load_features
+    from vts.train import get_profile, train_space
+
+    out = config.build_dir() / "bench-explorer" / "nsgt-erb-regularized"
+    cfg = get_profile("default", stage1_epochs=1, stage2_epochs=1, iwae_samples=8,
+                      profile="bench-standin")
+    print(f"no trained space; training a stand-in in {out}", flush=True)
+    return train_space(load_features("nsgt-erb"), None, cfg, out, True, progress=True), \
+        "stand-in (2 epochs)"
+
+
+def _summary(times_ms: list[float]) -> dict:
+    ordered = sorted(times_ms)
+    return {"median": statistics.median(ordered),
+            "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
+            "max": ordered[-1], "min": ordered[0], "n": len(ordered)}
+
+
+def bench_latency(space, reconstruction: str, n_changes: int, n_iter: int = 32) -> tuple[dict, float]:
+    from vts.widgets import Explorer
+
+    t0 = time.perf_counter()
+    explorer = Explorer(space, reconstruction=reconstruction, seconds=SECONDS, n_iter=n_iter)
+    init_s = time.perf_counter() - t0
+    rng = np.random.default_rng(0)
+    sliders = explorer._pca_sliders            # what the browser moves
+    times, breakdown = [], []
+    for k in range(n_changes + 2):
+        slider = sliders[k % len(sliders)]
+        value = float(rng.uniform(0.8 * slider.min, 0.8 * slider.max))
+        t = time.perf_counter()
+        slider.value = value                   # observe('value') -> synchronous update
+        elapsed = 1e3 * (time.perf_counter() - t)
+        if k >= 2:                             # first two: warm-up
+            times.append(elapsed)
+            breakdown.append(explorer.last_timings)
+    out = _summary(times)
+    out["breakdown_median"] = {key: statistics.median(b[key] for b in breakdown)
+                               for key in breakdown[0]}
+    return out, init_s
+
+
+def quality_points(space, n_random: int, seed: int = 0) -> np.ndarray:
+    """Codes: every instrument centroid, then random points of the PCA box of the corpus."""
+    centroids = space.centroids.to_numpy(np.float32)
+    xyz = np.asarray(space.to_pca(space.codes("train")))
+    rng = np.random.default_rng(seed)
+    random = rng.uniform(xyz.min(axis=0), xyz.max(axis=0), size=(n_random, xyz.shape[1]))
+    return np.concatenate([centroids, np.asarray(space.from_pca(random), np.float32)])
+
+
+def bench_quality(space, codes: np.ndarray, methods: dict) -> dict:
+    from vts.widgets import spectrum_distance
+
+    mags = np.asarray(space.decode_magnitude(codes), dtype=np.float64)
+    result = {}
+    for name, render in methods.items():
+        sc, lsd, ms = [], [], []
+        for mag in mags:
+            t = time.perf_counter()
+            audio = render(mag)
+            ms.append(1e3 * (time.perf_counter() - t))
+            d = spectrum_distance(audio, mag, space.transform)
+            sc.append(d["spectral_convergence"])
+            lsd.append(d["log_spectral_distance_db"])
+        result[name] = {
+            "spectral_convergence": {"median": statistics.median(sc), "max": max(sc)},
+            "log_spectral_distance_db": {"median": statistics.median(lsd), "max": max(lsd)},
+            "render_ms_median": statistics.median(ms), "n_points": len(mags)}
+    return result
+
+
+def run(model: str | None, quick: bool) -> dict:
+    from vts import transforms
+    from vts.widgets import FastRenderer, _RESPONSES, band_response
+
+    space, origin = _space(model)
+    tr = space.transform
+    _RESPONSES.clear()
+    t = time.perf_counter()
+    band_response(tr, tr.sample_rate)
+    response_s = time.perf_counter() - t
+    n_fast, n_gl = (20, 4) if quick else (60, 12)
+    latency, init = {}, {}
+    latency["fast"], init["fast"] = bench_latency(space, "fast", n_fast)
+    for n_iter in (8, 32):
+        key = f"griffin-lim-{n_iter}"
+        latency[key], init[key] = bench_latency(space, "griffin-lim", n_gl, n_iter)
+
+    renderer = FastRenderer(tr, tr.sample_rate)
+    methods = {"fast": lambda m: renderer.render(m, SECONDS)}
+    for n_iter in ((8, 32) if quick else (8, 32, 100)):
+        methods[f"griffin-lim-{n_iter}"] = (
+            lambda m, n=n_iter: transforms.render_frame(m, tr, SECONDS, n_iter=n))
+    codes = quality_points(space, 2 if quick else 8)
+    quality = bench_quality(space, codes, methods)
+    return {
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "python": sys.version.split()[0], "torch": torch.__version__,
+                    "numpy": np.__version__, "torch_threads": torch.get_num_threads()},
+        "space": {"directory": str(space.directory), "origin": origin,
+                  "transform": space.transform_name, "n_bins": int(space.n_bins),
+                  "latent_dim": int(space.latent_dim),
+                  "hidden_units": int(space.model.config.hidden_units),
+                  "n_hidden_layers": int(space.model.config.n_hidden_layers)},
+        "seconds": SECONDS, "target_ms": TARGET_MS,
+        "latency_ms": latency,
+        "meets_target": {k: v["median"] <= TARGET_MS for k, v in latency.items()},
+        "quality": quality,
+        "explorer_init_seconds": init, "band_response_seconds": response_s,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and points")
+    parser.add_argument("--model", default=None, help="timbre-space directory")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    result = run(args.model, args.quick)
+    write_json(args.out, result)
+    print(json.dumps({k: round(v["median"], 1) for k, v in result["latency_ms"].items()}),
+          "ms median;",
+          json.dumps({k: round(v["spectral_convergence"]["median"], 4)
+                      for k, v in result["quality"].items()}), "spectral convergence")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

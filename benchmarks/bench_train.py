@@ -1,0 +1,127 @@
+"""Training throughput and encode / decode latency of the VAE on this machine.
+
+Writes ``benchmarks/results/train.json`` (atomically)::
+
+    {"machine": {...}, "input_dim": 168,
+     "train": {"default": {"samples_per_s": ..., ...}, "paper": {...}},
+     "latency_ms": {"default": {"encode": ..., "decode": ...}, "paper": {...}}}
+
+Training samples/second are measured on a few timed optimiser steps (after
+warm-up) of the full training step of a *regularised* model in stage 2
+(ELBO + class-balanced regulariser batch), on random frames, for the model
+sizes of the ``default`` and ``paper`` profiles. Latencies are for one frame
+(batch of 1), median of repeated calls, in milliseconds.
+
+Usage: ``python benchmarks/bench_train.py [--quick]``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vts import config
+from vts._io import write_json
+from vts.model import VAE, regularizer_from_points
+from vts.train import PROFILES, available_cores
+
+RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
+N_CLASSES = 12
+
+
+def _train_step(model, optimizer, x, reg_x, target, beta=2.0, alpha=0.1):
+    out = model(x)
+    loss = -model.log_likelihood(x, out.x_mean).mean() + \
+        beta * model.kl_divergence(out.mu, out.logvar).mean()
+    mu, _ = model.encode(reg_x)
+    centroids = mu.view(N_CLASSES, -1, mu.shape[1]).mean(1)
+    loss = loss + alpha * regularizer_from_points(centroids, target)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def bench_training(profile: str, input_dim: int, steps: int, warmup: int = 3) -> dict:
+    cfg = PROFILES[profile]
+    torch.manual_seed(0)
+    model = VAE(cfg.model_config(input_dim))
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    x = torch.randn(cfg.batch_size, input_dim)
+    reg_x = torch.randn(N_CLASSES * cfg.reg_notes_per_class, input_dim)
+    target = torch.randn(N_CLASSES, 3)
+    for _ in range(warmup):
+        _train_step(model, optimizer, x, reg_x, target)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        _train_step(model, optimizer, x, reg_x, target)
+        times.append(time.perf_counter() - t0)
+    step_s = statistics.median(times)
+    n_params = sum(p.numel() for p in model.parameters())
+    return {"hidden_units": cfg.hidden_units, "n_hidden_layers": cfg.n_hidden_layers,
+            "latent_dim": cfg.latent_dim, "batch_size": cfg.batch_size,
+            "n_parameters": int(n_params), "timed_steps": steps,
+            "step_seconds_median": step_s, "samples_per_s": cfg.batch_size / step_s,
+            "epoch_seconds_6500_frames": 0.9 * 6500 / (cfg.batch_size / step_s)}
+
+
+@torch.no_grad()
+def bench_latency(profile: str, input_dim: int, repeats: int) -> dict:
+    cfg = PROFILES[profile]
+    torch.manual_seed(0)
+    model = VAE(cfg.model_config(input_dim)).eval()
+    x = torch.randn(1, input_dim)
+    z = torch.randn(1, cfg.latent_dim)
+
+    def median_ms(fn):
+        for _ in range(5):
+            fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return 1000 * statistics.median(times)
+
+    return {"encode": median_ms(lambda: model.encode(x)),
+            "decode": median_ms(lambda: model.decode(z))}
+
+
+def run(quick: bool = False, input_dim: int = config.ERB_BINS) -> dict:
+    threads = available_cores()
+    torch.set_num_threads(threads)
+    steps = {"smoke": 20, "default": 10 if quick else 30, "paper": 3 if quick else 10}
+    result = {
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "python": sys.version.split()[0], "torch": torch.__version__,
+                    "numpy": np.__version__, "torch_threads": threads},
+        "input_dim": input_dim,
+        "train": {p: bench_training(p, input_dim, steps[p]) for p in ("default", "paper")},
+        "latency_ms": {p: bench_latency(p, input_dim, 50 if quick else 200)
+                       for p in ("default", "paper")},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer timed steps")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    result = run(quick=args.quick)
+    write_json(args.out, result)
+    print(json.dumps({p: round(r["samples_per_s"]) for p, r in result["train"].items()}))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

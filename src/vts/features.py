@@ -1,0 +1,409 @@
+"""Cached sustained-frame features of the note catalogue, one set per transform.
+
+For every note of a catalogue (``note_id``, ``path``, ...) the audio is
+decoded at :data:`vts.config.SAMPLE_RATE`, cut to its analysis window (the
+first :data:`vts.transforms.ANALYSIS_SECONDS` s, zero-padded) and the
+magnitude frame of its sustain is taken (:func:`vts.transforms.sustained_frame`).
+A :class:`~vts.transforms.Normalizer` fitted on all those frames turns them
+into the model input (normalised log-magnitudes).
+
+Cache layout (``<root>`` = ``cache_dir`` or :func:`vts.config.features_dir`)::
+
+    <root>/<transform>-<key>/
+        shards/shard-00000.npz   per-chunk results (written atomically, resumable)
+        features.npz             note_id, magnitude, frames, frame_index, frequencies_hz
+        normalizer.json          Normalizer.to_dict()
+        failed.csv               note_id, path, reason of every note that could not be analysed
+        meta.json                settings and counts; written last = the cache is complete
+
+``key`` hashes the transform's settings, the feature rule and the catalogue's
+content (``note_id``, ``path``, file size and modification time), so editing
+any of them computes a new set. An interrupted run restarts from its finished
+shards.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import config
+from . import transforms as tfm
+from ._io import atomic_path, read_json, write_json
+from .audio import load_audio
+
+log = logging.getLogger(__name__)
+
+#: Bumped whenever the feature rule changes (part of the cache key).
+FEATURE_VERSION = 1
+#: Notes per shard (unit of parallel work, of progress and of resumption).
+SHARD_SIZE = 64
+REQUIRED_COLUMNS = ("note_id", "path")
+
+
+@dataclass
+class FeatureSet:
+    """Sustained frames of a corpus for one transform.
+
+    Attributes
+    ----------
+    transform : str
+        Transform name.
+    frames : np.ndarray, float32, shape (n_notes, n_bins)
+        Normalised log-magnitude sustained frames (the model input).
+    catalog : pd.DataFrame
+        Catalogue rows of the notes that succeeded, aligned with ``frames``,
+        index reset; has ``note_id`` plus ``frame_index`` (sustained frame
+        within the analysis window) and ``frame_time_s`` (its time, s).
+    normalizer : Normalizer
+        Fitted on this corpus; ``normalizer.inverse(frames)`` gives magnitudes.
+    frequencies : np.ndarray, shape (n_bins,)
+        Hz.
+    key : str
+        Cache key.
+    """
+
+    transform: str
+    frames: np.ndarray
+    catalog: pd.DataFrame
+    normalizer: tfm.Normalizer
+    frequencies: np.ndarray
+    key: str
+
+    @property
+    def magnitudes(self) -> np.ndarray:
+        """Linear magnitude frames, float64, shape (n_notes, n_bins)."""
+        return self.normalizer.inverse(self.frames)
+
+    @property
+    def n_notes(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def n_bins(self) -> int:
+        return int(self.frames.shape[1])
+
+    def __repr__(self):
+        return (f"<FeatureSet {self.transform!r}: {self.n_notes} notes x {self.n_bins} bins, "
+                f"key {self.key}>")
+
+
+# --------------------------------------------------------------------------
+# One note
+# --------------------------------------------------------------------------
+def extract_note(path: str | os.PathLike, transform) -> tuple[np.ndarray, int]:
+    """Sustained magnitude frame of the sound file at ``path``.
+
+    Returns
+    -------
+    frame : np.ndarray, float32, shape (n_bins,)
+        Linear magnitudes.
+    index : int
+        Frame index within the analysis window.
+
+    Raises
+    ------
+    vts.audio.AudioError
+        If the file cannot be decoded.
+    ValueError
+        If the note is shorter than :data:`vts.config.MIN_DURATION_SECONDS`,
+        silent (peak below :data:`vts.config.SILENCE_PEAK`) or not finite.
+    """
+    tr = tfm.get_transform(transform)
+    audio = load_audio(path, tr.sample_rate)
+    duration_s = audio.shape[0] / tr.sample_rate
+    if duration_s < config.MIN_DURATION_SECONDS:
+        raise ValueError(f"too short: {duration_s:.3f} s < {config.MIN_DURATION_SECONDS} s")
+    if not np.all(np.isfinite(audio)):
+        raise ValueError("audio contains NaN or infinite samples")
+    peak = float(np.max(np.abs(audio)))
+    if peak < config.SILENCE_PEAK:
+        raise ValueError(f"silent: peak {peak:.2e} < {config.SILENCE_PEAK}")
+    frame, index = tfm.sustained_frame(audio, tr, return_index=True)
+    return frame.astype(np.float32), int(index)
+
+
+def _process_shard(shard_path: str, note_ids: list[str], paths: list[str], transform: str,
+                   sample_rate: int) -> tuple[str, int]:
+    """Analyse one chunk of notes and write its shard atomically; returns (path, n_notes)."""
+    tr = tfm.get_transform(transform, sample_rate)
+    ok_ids, mags, indices, bad_ids, bad_paths, reasons = [], [], [], [], [], []
+    for note_id, path in zip(note_ids, paths):
+        try:
+            frame, index = extract_note(path, tr)
+        except Exception as error:  # noqa: BLE001 - any failure of one file is reported, not fatal
+            bad_ids.append(note_id)
+            bad_paths.append(path)
+            reasons.append(f"{type(error).__name__}: {error}")
+            continue
+        ok_ids.append(note_id)
+        mags.append(frame)
+        indices.append(index)
+    magnitude = np.stack(mags) if mags else np.zeros((0, tr.n_bins), dtype=np.float32)
+    with atomic_path(shard_path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, note_id=np.array(ok_ids, dtype=str), magnitude=magnitude,
+                 frame_index=np.array(indices, dtype=np.int64),
+                 failed_note_id=np.array(bad_ids, dtype=str),
+                 failed_path=np.array(bad_paths, dtype=str),
+                 failed_reason=np.array(reasons, dtype=str))
+    return shard_path, len(note_ids)
+
+
+# --------------------------------------------------------------------------
+# Cache key and layout
+# --------------------------------------------------------------------------
+def _check_catalog(catalog: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(catalog, pd.DataFrame):
+        raise TypeError(f"catalog must be a pandas DataFrame, got {type(catalog).__name__}")
+    missing = [c for c in REQUIRED_COLUMNS if c not in catalog.columns]
+    if missing:
+        raise ValueError(f"catalog lacks column(s) {', '.join(missing)}")
+    if catalog.empty:
+        raise ValueError("catalog has no note")
+    ids = catalog["note_id"].astype(str)
+    duplicated = ids[ids.duplicated()].unique()
+    if duplicated.size:
+        raise ValueError(f"catalog note_id values are not unique: {', '.join(duplicated[:5])}")
+    return catalog.reset_index(drop=True)
+
+
+def _file_signature(path: str) -> list:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return [-1, -1]
+    return [int(stat.st_size), int(stat.st_mtime_ns)]
+
+
+def feature_settings(transform) -> dict:
+    """Everything besides the catalogue that determines the features (JSON-able)."""
+    tr = tfm.get_transform(transform)
+    return {"transform": tr.settings(), "feature_version": FEATURE_VERSION,
+            "analysis_seconds": tfm.ANALYSIS_SECONDS, "attack_db": tfm.ATTACK_DB,
+            "sustain_db": tfm.SUSTAIN_DB, "smooth_seconds": tfm.SMOOTH_SECONDS,
+            "edge_fraction": tfm.EDGE_FRACTION, "flux_tie_fraction": tfm.FLUX_TIE_FRACTION,
+            "min_duration_s": config.MIN_DURATION_SECONDS, "silence_peak": config.SILENCE_PEAK}
+
+
+def cache_key(catalog: pd.DataFrame, transform) -> str:
+    """16-hex-digit hash of the feature settings and the catalogue's content.
+
+    The content is, in catalogue order, each note's ``note_id``, ``path``,
+    file size (bytes) and modification time (ns).
+    """
+    catalog = _check_catalog(catalog)
+    notes = [[str(i), str(p), *_file_signature(str(p))]
+             for i, p in zip(catalog["note_id"], catalog["path"])]
+    blob = json.dumps({"settings": feature_settings(transform), "notes": notes}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cache_path(transform: str, key: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Directory of the feature set ``transform``/``key`` under ``cache_dir`` (default features_dir())."""
+    root = config.features_dir() if cache_dir is None else Path(cache_dir)
+    return root / f"{transform}-{key}"
+
+
+def _shard_name(index: int) -> str:
+    return f"shard-{index:05d}.npz"
+
+
+# --------------------------------------------------------------------------
+# Compute / load
+# --------------------------------------------------------------------------
+def _resolve_jobs(n_jobs: int | None, n_tasks: int) -> int:
+    if n_jobs is None or n_jobs == -1:
+        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if int(n_jobs) != n_jobs or n_jobs < 1:
+        raise ValueError(f"n_jobs must be None, -1 or a positive integer, got {n_jobs!r}")
+    return max(1, min(int(n_jobs), n_tasks))
+
+
+def _run_shards(tasks: list[tuple], n_jobs: int, progress_bar) -> None:
+    """Run ``_process_shard`` on every task, serially or with joblib, updating the bar."""
+    if n_jobs == 1:
+        for task in tasks:
+            _, n_notes = _process_shard(*task)
+            progress_bar.update(n_notes)
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    for _, n_notes in parallel(delayed(_process_shard)(*task) for task in tasks):
+        progress_bar.update(n_notes)
+
+
+def _shard_is_complete(path: Path, expected_ids: list[str]) -> bool:
+    """Whether the shard at ``path`` exists, is readable and holds exactly ``expected_ids``."""
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as shard:
+            ids = shard["note_id"].tolist() + shard["failed_note_id"].tolist()
+    except Exception as error:  # noqa: BLE001 - an unreadable shard is simply recomputed
+        log.warning("recomputing unreadable shard %s (%s)", path, error)
+        return False
+    if sorted(ids) != sorted(expected_ids):
+        log.warning("recomputing shard %s: it holds other notes than expected", path)
+        return False
+    return True
+
+
+def _assemble(directory: Path, n_shards: int) -> tuple[dict, pd.DataFrame]:
+    parts = {"note_id": [], "magnitude": [], "frame_index": []}
+    failed = []
+    for index in range(n_shards):
+        with np.load(directory / "shards" / _shard_name(index), allow_pickle=False) as shard:
+            for name, values in parts.items():
+                values.append(shard[name])
+            failed.extend(zip(shard["failed_note_id"].tolist(), shard["failed_path"].tolist(),
+                              shard["failed_reason"].tolist()))
+    arrays = {name: np.concatenate(values) for name, values in parts.items()}
+    return arrays, pd.DataFrame(failed, columns=["note_id", "path", "reason"])
+
+
+def _report_failures(failed: pd.DataFrame, transform: str, directory: Path) -> None:
+    for row in failed.itertuples(index=False):
+        log.warning("%s: skipped %s (%s)", transform, row.path, row.reason)
+    if len(failed):
+        warnings.warn(f"{transform}: {len(failed)} file(s) could not be analysed and were skipped, "
+                      f"e.g. {failed.path.iloc[0]} ({failed.reason.iloc[0]}); "
+                      f"list in {directory / 'failed.csv'}", UserWarning, stacklevel=3)
+
+
+def _load_complete(directory: Path, catalog: pd.DataFrame, transform: str, key: str) -> FeatureSet:
+    with np.load(directory / "features.npz", allow_pickle=False) as data:
+        note_ids = data["note_id"].tolist()
+        frames = data["frames"].astype(np.float32)
+        frame_index = data["frame_index"]
+        frequencies = data["frequencies_hz"]
+    normalizer = tfm.Normalizer.from_dict(read_json(directory / "normalizer.json"))
+    by_id = catalog.assign(_id=catalog["note_id"].astype(str)).set_index("_id")
+    aligned = by_id.loc[note_ids].reset_index(drop=True)
+    tr = tfm.get_transform(transform)
+    aligned["frame_index"] = frame_index
+    aligned["frame_time_s"] = frame_index * tr.hop_seconds
+    return FeatureSet(transform=tr.name, frames=frames, catalog=aligned, normalizer=normalizer,
+                      frequencies=frequencies, key=key)
+
+
+def compute_features(catalog: pd.DataFrame, transform: str, *, cache_dir=None,
+                     n_jobs: int | None = None, progress: bool = True) -> FeatureSet:
+    """Sustained frames of every note of ``catalog`` for ``transform``, cached on disk.
+
+    Parameters
+    ----------
+    catalog : pd.DataFrame
+        Needs columns ``note_id`` (unique) and ``path`` (sound file).
+    transform : str
+        One of :data:`vts.transforms.TRANSFORM_NAMES`.
+    cache_dir : path-like, optional
+        Root of the cache (default :func:`vts.config.features_dir`).
+    n_jobs : int, optional
+        Worker processes (None or -1: every available core; 1: in this process).
+    progress : bool
+        Show a tqdm progress bar (notes).
+
+    Returns
+    -------
+    FeatureSet
+        Loaded from the cache when complete; otherwise the missing shards are
+        computed (in parallel) and the set assembled. Notes that fail (decode
+        error, too short, silent) are logged, warned about, listed in
+        ``failed.csv`` and left out.
+
+    Raises
+    ------
+    ValueError
+        On an invalid catalogue or transform, or if no note at all could be analysed.
+    """
+    catalog = _check_catalog(catalog)
+    tr = tfm.get_transform(transform)
+    key = cache_key(catalog, tr)
+    directory = cache_path(tr.name, key, cache_dir)
+    if (directory / "meta.json").is_file():
+        log.info("%s: loading cached features from %s", tr.name, directory)
+        return _load_complete(directory, catalog, tr.name, key)
+
+    note_ids = catalog["note_id"].astype(str).tolist()
+    paths = catalog["path"].astype(str).tolist()
+    n_shards = -(-len(note_ids) // SHARD_SIZE)
+    (directory / "shards").mkdir(parents=True, exist_ok=True)
+    tasks, done_notes = [], 0
+    for index in range(n_shards):
+        chunk = slice(index * SHARD_SIZE, (index + 1) * SHARD_SIZE)
+        shard_path = directory / "shards" / _shard_name(index)
+        if _shard_is_complete(shard_path, note_ids[chunk]):
+            done_notes += len(note_ids[chunk])
+            continue
+        tasks.append((str(shard_path), note_ids[chunk], paths[chunk], tr.name, tr.sample_rate))
+    if tasks:
+        from tqdm.auto import tqdm
+
+        jobs = _resolve_jobs(n_jobs, len(tasks))
+        log.info("%s: %d note(s) to analyse in %d shard(s) on %d process(es) -> %s",
+                 tr.name, len(note_ids) - done_notes, len(tasks), jobs, directory)
+        with tqdm(total=len(note_ids), initial=done_notes, unit="note", disable=not progress,
+                  desc=f"features {tr.name}") as bar:
+            _run_shards(tasks, jobs, bar)
+
+    arrays, failed = _assemble(directory, n_shards)
+    with atomic_path(directory / "failed.csv") as tmp:
+        failed.to_csv(tmp, index=False)
+    _report_failures(failed, tr.name, directory)
+    if arrays["note_id"].size == 0:
+        raise ValueError(f"{tr.name}: no note could be analysed; see {directory / 'failed.csv'}")
+
+    magnitude = arrays["magnitude"].astype(np.float64)
+    normalizer = tfm.Normalizer.fit(magnitude)
+    frames = normalizer.transform(magnitude).astype(np.float32)
+    with atomic_path(directory / "features.npz") as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, note_id=arrays["note_id"], magnitude=arrays["magnitude"],
+                 frames=frames, frame_index=arrays["frame_index"],
+                 frequencies_hz=tr.frequencies)
+    write_json(directory / "normalizer.json", normalizer.to_dict())
+    write_json(directory / "meta.json", {
+        "transform": tr.name, "key": key, "settings": feature_settings(tr),
+        "n_notes": len(note_ids), "n_succeeded": int(arrays["note_id"].size),
+        "n_failed": len(failed), "n_bins": tr.n_bins, "shard_size": SHARD_SIZE})
+    return _load_complete(directory, catalog, tr.name, key)
+
+
+def load_features(transform: str, catalog: pd.DataFrame | None = None, **kw) -> FeatureSet:
+    """Feature set of ``transform`` for ``catalog`` (default: :func:`vts.data.load_catalog`).
+
+    Computes (and caches) it when not cached; keyword arguments go to
+    :func:`compute_features`.
+    """
+    if catalog is None:
+        from .data import load_catalog
+
+        catalog = load_catalog()
+    return compute_features(catalog, transform, **kw)
+
+
+def compute_all(transforms=config.TRANSFORMS, catalog: pd.DataFrame | None = None,
+                **kw) -> dict[str, FeatureSet]:
+    """Feature sets of every transform (``make features`` / ``vts features``).
+
+    Returns
+    -------
+    dict
+        Transform name -> :class:`FeatureSet`, in the order given.
+    """
+    if isinstance(transforms, str):
+        transforms = (transforms,)
+    for name in transforms:
+        tfm.get_transform(name)  # fail early on a bad name
+    if catalog is None:
+        from .data import load_catalog
+
+        catalog = load_catalog()
+    return {name: compute_features(catalog, name, **kw) for name in transforms}

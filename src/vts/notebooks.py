@@ -1,0 +1,898 @@
+"""Run the notebooks that rebuild every figure, animation and sound; and what they share.
+
+Runner
+------
+``python -m vts.notebooks --profile default|smoke|paper [--only 01,02] [--output-dir figures/]``
+executes every numbered notebook of ``notebooks/`` (``NN_name.ipynb``) with
+papermill into ``build/notebooks/<name>.ipynb``, injecting the parameters
+``profile``, ``models_dir``, ``figures_dir`` and ``seed``; artefacts go to
+``<output-dir>/<name>/`` and ``<output-dir>/README.md`` indexes them (built from
+``manifest.json``, see :mod:`vts.figures`). A notebook that raises stops the run
+with a :class:`NotebookError` naming the notebook and the failing cell.
+
+Sizes
+-----
+How big the grids, paths and animations are depends on the profile and is
+defined once, here, in :data:`PROFILE_SETTINGS`; notebooks read it through the
+:class:`NotebookContext` returned by :func:`setup`.
+
+Helpers
+-------
+The notebooks stay one-liners over the package; the few steps that are specific
+to a notebook (choosing notes with a fallback, assembling a panel, the
+novel-instrument distances, Table 1 beside the paper's values ...) are the
+functions below, each small and tested.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import config
+from ._io import write_json
+
+#: Folder of the notebooks of the repository.
+NOTEBOOKS_DIR = config.PROJECT_ROOT / "notebooks"
+#: Jupyter kernel the notebooks run on (ipykernel's native kernel: the runner's
+#: own interpreter, i.e. the project's venv).
+KERNEL_NAME = "python3"
+#: A notebook file name: two digits, underscore, name.
+NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[A-Za-z0-9_]+\.ipynb$")
+
+#: Instruments never trained on in the paper's sense (absent from the ratings),
+#: encoded by the novel-instrument notebook.
+NOVEL_INSTRUMENTS = ("bass-clarinet", "contrabassoon", "double-bass", "guitar", "mandolin",
+                     "banjo")
+
+
+@dataclass(frozen=True)
+class NoteSpec:
+    """A wanted note: instrument (canonical name), note name (``"G#4"``) and dynamic (``"ff"``)."""
+
+    instrument: str
+    note: str | None = None
+    dynamics: str | None = None
+
+    def __str__(self) -> str:
+        return " ".join(x for x in (self.instrument, self.note, self.dynamics) if x)
+
+
+#: Origin note of the descriptor-based synthesis (the paper: Clarinet-Bb G#4 ff).
+SYNTHESIS_ORIGIN = NoteSpec("clarinet", "G#4", "ff")
+#: Note shown through every transform.
+TRANSFORM_NOTE = NoteSpec("clarinet", "G#4", "ff")
+#: Interpolation pairs: (start, end, same_pitch). The paper's Piccolo E5 f ->
+#: French horn A4 ff uses the flute here (no piccolo in the corpus).
+INTERPOLATION_PAIRS: tuple[tuple[NoteSpec, NoteSpec, bool], ...] = (
+    (NoteSpec("flute", "E5", "f"), NoteSpec("french-horn", "A4", "ff"), False),
+    (NoteSpec("clarinet", "C5", "f"), NoteSpec("cello", "C5", "f"), True),
+    (NoteSpec("oboe", "G4", "f"), NoteSpec("trombone", "G4", "f"), True),
+    (NoteSpec("saxophone", "D4", "f"), NoteSpec("violin", "A5", None), False),
+)
+
+
+@dataclass(frozen=True)
+class NotebookSettings:
+    """Sizes of everything the notebooks compute, per profile.
+
+    Attributes
+    ----------
+    transforms : tuple of str
+        Transforms whose vanilla and regularised spaces are trained and compared.
+    transform : str
+        Transform of the deep-dive notebooks (06-09).
+    grid_size : int
+        Points per side of each descriptor plane (the paper: 50).
+    planes : tuple of float
+        Plane positions along each PCA axis (scaled units; the paper's six).
+    traversal_positions : int
+        Frames of each descriptor traversal animation / slider.
+    path_points : int
+        Points of the decoded-spectra figure of a path (the paper: 8).
+    path_steps : int
+        Points of each path in the animations, the HTML and the distance table.
+    path_seconds : float
+        Duration (s) of each path sound.
+    roundtrip_seconds : float
+        Excerpt (s) of the note sent through each transform.
+    griffin_lim_iters : int
+        Phase-retrieval iterations of every sound.
+    novel_notes : int
+        Notes per novel instrument encoded (evenly spread over its notes).
+    background_points : int
+        Corpus codes drawn behind paths / in latent scatter plots (subsampled).
+    reconstructions : int
+        Test frames shown per space.
+    synthesis_steps, synthesis_candidates : int
+        Steps and candidates per step of Algorithm 1.
+    synthesis_radius : float
+        Largest step (latent units) of Algorithm 1.
+    synthesis_seconds : float
+        Duration (s) of each descriptor-synthesis sound.
+    permutations : int
+        Mantel permutations of the perceptual evaluation.
+    fps : float
+        Frames per second of the animations.
+    """
+
+    transforms: tuple[str, ...] = config.TRANSFORMS
+    transform: str = config.DEFAULT_TRANSFORM
+    grid_size: int = 50
+    planes: tuple[float, ...] = (-0.75, -0.45, -0.15, 0.15, 0.45, 0.75)
+    traversal_positions: int = 10
+    path_points: int = 8
+    path_steps: int = 16
+    path_seconds: float = 2.0
+    roundtrip_seconds: float = 1.5
+    griffin_lim_iters: int = 32
+    novel_notes: int = 24
+    background_points: int = 1500
+    reconstructions: int = 6
+    synthesis_steps: int = 24
+    synthesis_candidates: int = 64
+    synthesis_radius: float = 0.5
+    synthesis_seconds: float = 2.0
+    permutations: int = 999
+    fps: float = 4.0
+
+
+#: The one table of notebook sizes per profile (``paper`` = ``default`` with
+#: finer animations; the models differ, not the figures).
+PROFILE_SETTINGS: dict[str, NotebookSettings] = {
+    "smoke": NotebookSettings(transforms=("nsgt-erb", "stft"), grid_size=8,
+                              traversal_positions=3, path_points=4, path_steps=5,
+                              path_seconds=0.4, roundtrip_seconds=0.4, griffin_lim_iters=4,
+                              novel_notes=3, background_points=200, reconstructions=3,
+                              synthesis_steps=4, synthesis_candidates=8, synthesis_seconds=0.4,
+                              permutations=49),
+    "default": NotebookSettings(),
+    "paper": NotebookSettings(traversal_positions=16, path_steps=24, griffin_lim_iters=64,
+                              novel_notes=60, background_points=3000, synthesis_steps=40,
+                              permutations=9999),
+}
+
+
+def get_settings(profile: str) -> NotebookSettings:
+    """The :class:`NotebookSettings` of ``profile``."""
+    if profile not in PROFILE_SETTINGS:
+        raise KeyError(f"unknown profile {profile!r}; choose from {', '.join(PROFILE_SETTINGS)}")
+    return PROFILE_SETTINGS[profile]
+
+
+# ============================================================================ context
+@dataclass
+class NotebookContext:
+    """What a notebook knows about its run (returned by :func:`setup`).
+
+    Attributes
+    ----------
+    name : str
+        Notebook name (``01_perceptual_spaces``).
+    profile : str
+    settings : NotebookSettings
+    models_dir, figures_dir : Path
+        Trained spaces; figures root.
+    out_dir : Path
+        ``figures_dir / name``: where this notebook's artefacts go.
+    seed : int
+    """
+
+    name: str
+    profile: str
+    settings: NotebookSettings
+    models_dir: Path
+    figures_dir: Path
+    out_dir: Path
+    seed: int
+
+    def rng(self, offset: int = 0) -> np.random.Generator:
+        """A generator seeded from the run's seed (``offset`` gives independent streams)."""
+        return np.random.default_rng(self.seed + offset)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's, numpy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+def setup(name: str, profile: str = "default", models_dir=None, figures_dir=None,
+          seed: int = config.DEFAULT_SEED) -> NotebookContext:
+    """Start a notebook: resolve folders, seed everything, route its artefacts.
+
+    Parameters
+    ----------
+    name : str
+        The notebook's name (its file name without ``.ipynb``).
+    profile : str
+        Key of :data:`PROFILE_SETTINGS` (and of :data:`vts.train.PROFILES`).
+    models_dir, figures_dir : path or None
+        Default :func:`vts.config.models_dir` / :func:`vts.config.figures_dir`.
+    seed : int
+
+    The notebook's previous manifest entries are dropped (it is about to write
+    them again), and matplotlib figures display inline when run in IPython.
+    """
+    from . import figures
+
+    settings = get_settings(profile)
+    models = Path(models_dir).resolve() if models_dir else config.models_dir()
+    root = Path(figures_dir).resolve() if figures_dir else config.figures_dir()
+    out = figures.use(root, name)
+    figures.forget_notebook(name, root)
+    seed_everything(int(seed))
+    _inline_figures()
+    return NotebookContext(name=name, profile=profile, settings=settings, models_dir=models,
+                           figures_dir=root, out_dir=out, seed=int(seed))
+
+
+def _inline_figures() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "run_line_magic"):
+        try:
+            shell.run_line_magic("matplotlib", "inline")
+        except Exception:  # pragma: no cover - no inline backend: figures still save
+            pass
+
+
+# ============================================================================ models and data
+def ensure_models(ctx: NotebookContext, transforms: Iterable[str] | None = None,
+                  progress: bool = False) -> dict[str, "TimbreSpace"]:  # noqa: F821
+    """Train what is missing (:func:`vts.train.train_all` skips current spaces) and load.
+
+    Returns
+    -------
+    dict
+        Model name (``nsgt-erb-regularized``) -> :class:`vts.space.TimbreSpace`,
+        vanilla before regularised, transforms in the order given.
+    """
+    from .features import load_features
+    from .space import TimbreSpace
+    from .train import get_profile, model_name, space_is_current, train_all
+
+    transforms = tuple(ctx.settings.transforms if transforms is None else transforms)
+    config = get_profile(ctx.profile)
+    # train_all's own skip test, done first: when every space is current the
+    # perceptual target (an MDS) need not be recomputed just to skip them.
+    current = all(space_is_current(ctx.models_dir / model_name(t, r),
+                                   load_features(t, progress=progress), config, r)
+                  for t in transforms for r in (False, True))
+    if not current:
+        train_all(profile=ctx.profile, transforms=transforms, out_root=ctx.models_dir,
+                  progress=progress)
+    return {model_name(t, r): TimbreSpace.load(ctx.models_dir / model_name(t, r))
+            for t in transforms for r in (False, True)}
+
+
+def training_summary(spaces: Mapping[str, object]) -> pd.DataFrame:
+    """One row per space: epochs, training time (s), last test MSE and test R(z, T)."""
+    rows = []
+    for name, space in spaces.items():
+        curves = space.curves
+        last = curves.iloc[-1] if len(curves) else pd.Series(dtype=float)
+        rows.append({"model": name, "epochs": int(last.get("epoch", 0)),
+                     "train_seconds": float(space.config.get("train_seconds", np.nan)),
+                     "final_test_mse": float(last.get("test_mse", np.nan)),
+                     "final_test_R": float(last.get("test_R", np.nan)),
+                     "test_mse": float(space.metrics.get("test_mse", np.nan)),
+                     "kl_timbre": float(space.metrics.get("kl_timbre", np.nan))})
+    return pd.DataFrame(rows)
+
+
+def pick_note(catalog: pd.DataFrame, spec: NoteSpec | str, pitch: int | None = None,
+              verbose: bool = True) -> pd.Series:
+    """The catalogue row of a wanted note, or the nearest available one.
+
+    Nearest = same instrument, closest MIDI pitch (``pitch`` overrides the
+    spec's note), then closest dynamic, then note id. When the exact note is
+    absent a message says what was chosen instead.
+
+    Raises
+    ------
+    LookupError
+        If the instrument has no note in the catalogue.
+    """
+    from .data import dynamics_ordinal, parse_note
+
+    spec = NoteSpec(spec) if isinstance(spec, str) else spec
+    rows = catalog[catalog["instrument"] == spec.instrument]
+    if rows.empty:
+        raise LookupError(f"no {spec.instrument} note in the catalogue "
+                          f"(instruments: {', '.join(sorted(catalog['instrument'].unique()))})")
+    want_pitch = pitch if pitch is not None else (parse_note(spec.note)[1] if spec.note else None)
+    pitches = pd.to_numeric(rows["pitch"], errors="coerce")
+    dist_pitch = (pitches - want_pitch).abs().fillna(1e3) if want_pitch is not None else 0 * pitches
+    dyn = rows["dynamics"].fillna("").astype(str).map(dynamics_ordinal)
+    want_dyn = dynamics_ordinal(spec.dynamics) if spec.dynamics else None
+    dist_dyn = (dyn - want_dyn).abs().where(dyn >= 0, 10) if want_dyn is not None else 0 * dyn
+    order = pd.DataFrame({"p": dist_pitch, "d": dist_dyn, "id": rows["note_id"].astype(str)})
+    best = rows.loc[order.sort_values(["p", "d", "id"]).index[0]]
+    exact = (want_pitch is None or dist_pitch[best.name] == 0) and \
+        (want_dyn is None or dist_dyn[best.name] == 0)
+    if verbose and not exact:
+        print(f"{spec} is not in the corpus: using the nearest available note, "
+              f"{spec.instrument} {best['note'] or '?'} {best['dynamics'] or '(dynamic unknown)'}"
+              f" ({best['note_id']})")
+    return best
+
+
+def pick_pair(catalog: pd.DataFrame, a: NoteSpec, b: NoteSpec, same_pitch: bool,
+              verbose: bool = True) -> tuple[pd.Series, pd.Series]:
+    """Two notes for an interpolation; with ``same_pitch`` both at the pitch they share
+    that is nearest to ``a``'s wanted pitch (falls back to nearest notes when they share none)."""
+    from .data import parse_note
+
+    if same_pitch:
+        pa = set(pd.to_numeric(catalog.loc[catalog["instrument"] == a.instrument, "pitch"],
+                               errors="coerce").dropna().astype(int))
+        pb = set(pd.to_numeric(catalog.loc[catalog["instrument"] == b.instrument, "pitch"],
+                               errors="coerce").dropna().astype(int))
+        common = sorted(pa & pb)
+        if common:
+            want = parse_note(a.note)[1] if a.note else common[len(common) // 2]
+            pitch = min(common, key=lambda p: (abs(p - want), p))
+            return (pick_note(catalog, a, pitch, verbose), pick_note(catalog, b, pitch, verbose))
+        if verbose:
+            print(f"{a.instrument} and {b.instrument} share no pitch: nearest notes instead")
+    return pick_note(catalog, a, verbose=verbose), pick_note(catalog, b, verbose=verbose)
+
+
+def attribution(rows) -> str:
+    """Attribution text of the sources of catalogue ``rows`` (a row or a DataFrame)."""
+    frame = rows.to_frame().T if isinstance(rows, pd.Series) else rows
+    if "attribution" not in frame:
+        return ""
+    sources = sorted({str(a) for a in frame["attribution"] if str(a)})
+    return ("Sounds: " + "; ".join(sources) + ".") if sources else ""
+
+
+def note_label(row: pd.Series) -> str:
+    """``clarinet G#4 ff`` for a catalogue row."""
+    return " ".join(str(x) for x in (row["instrument"], row.get("note", ""), row.get("dynamics", ""))
+                    if isinstance(x, str) and x)
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of ``text`` (``clarinet G#4 ff`` -> ``clarinet-Gs4-ff``)."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text.replace("#", "s")).strip("-")
+
+
+def subsample(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``min(n, k)`` items drawn without replacement."""
+    return np.sort(rng.choice(n, size=min(n, k), replace=False)) if n > k else np.arange(n)
+
+
+# ============================================================================ 02 transforms
+def transform_roundtrip(audio: np.ndarray, transform: str, n_iter: int,
+                        seed: int = config.DEFAULT_SEED) -> dict:
+    """Analyse ``audio`` with ``transform``, drop the phase and rebuild it by Griffin-Lim.
+
+    Returns
+    -------
+    dict
+        ``name``, ``frequencies`` (Hz), ``hop_seconds``, ``magnitude`` and
+        ``reconstruction_magnitude`` ``(n_bins, n_frames)``, ``reconstruction``
+        (audio, float32, same length as ``audio``), ``spectral_convergence``
+        (``||S - |F(x̂)||| / ||S||``, 0 = perfect).
+    """
+    from . import transforms as tfm
+
+    tr = tfm.get_transform(transform)
+    audio = np.asarray(audio, dtype=np.float64)
+    magnitude = tr.magnitude(audio)
+    recon = tfm.griffin_lim(magnitude, tr, n_iter=n_iter, length=len(audio), seed=seed)
+    return {"name": tr.name, "frequencies": np.asarray(tr.frequencies),
+            "hop_seconds": tr.hop_seconds, "magnitude": magnitude,
+            "reconstruction_magnitude": tr.magnitude(recon), "reconstruction": recon,
+            "spectral_convergence": tfm.spectral_convergence(magnitude, recon, tr)}
+
+
+# ============================================================================ 04 latent spaces
+def latent_panel(space, rng: np.random.Generator, max_points: int, split: str = "train") -> dict:
+    """A scatter panel of a space: PCA coordinates of (a subsample of) its codes.
+
+    Returns ``title`` (with R(z, T) of the test split), ``coords`` (n, 3),
+    ``labels`` (instruments), ``hover`` (note ids), ``centroids`` (instrument x 3).
+    """
+    rows = space.latents[space.latents["split"] == split]
+    idx = subsample(len(rows), max_points, rng)
+    rows = rows.iloc[idx]
+    coords = space.to_pca(rows[space.z_columns].to_numpy(np.float64))
+    cents = pd.DataFrame(space.to_pca(space.centroids.to_numpy(np.float64)),
+                         index=space.centroids.index)
+    r = space.metrics.get("kl_timbre", float("nan"))
+    kind = "regularised" if space.regularized else "vanilla"
+    return {"title": f"{space.transform_name} {kind}: R(z, T) = {r:.4g}",
+            "coords": coords, "labels": rows["instrument"].astype(str).tolist(),
+            "hover": rows["note_id"].astype(str).tolist(), "centroids": cents}
+
+
+def test_reconstructions(space, features, n: int) -> list[dict]:
+    """Up to ``n`` test frames of distinct instruments and their decoding through ``space``.
+
+    Frames are matched to the space's test split by ``note_id``; instruments in
+    alphabetical order, first note id of each.
+    """
+    split = dict(zip(space.split["note_id"].astype(str), space.split["split"].astype(str)))
+    catalog = features.catalog.reset_index(drop=True)
+    test = catalog[catalog["note_id"].astype(str).map(split) == "test"]
+    chosen = test.sort_values(["instrument", "note_id"]).drop_duplicates("instrument").head(n)
+    frames = np.asarray(features.frames)[chosen.index.to_numpy()]
+    recon = space.decode(space.encode_frames(frames))
+    kind = "regularised" if space.regularized else "vanilla"
+    return [{"title": f"{space.transform_name} {kind}: {note_label(row)}",
+             "frequencies": np.asarray(features.frequencies), "original": f, "reconstruction": r}
+            for (_, row), f, r in zip(chosen.iterrows(), frames, np.atleast_2d(recon))]
+
+
+# ============================================================================ 05 table 1
+def table1_with_paper(table: pd.DataFrame) -> pd.DataFrame:
+    """Our Table 1 rows (:func:`vts.space.write_table1`) with the paper's values beside them.
+
+    Adds ``paper_loglik`` and ``paper_mse`` (vanilla rows only: the paper's
+    Table 1 is unregularised) and ``paper_kl`` (Figure 3: regularised or vanilla).
+    """
+    from .space import PAPER_RESULTS
+
+    out = table.copy()
+    reg = out["regularized"].astype(bool)
+    paper = PAPER_RESULTS.reindex(out["transform"])
+    out["paper_loglik"] = np.where(reg, np.nan, paper["paper_loglik"].to_numpy())
+    out["paper_mse"] = np.where(reg, np.nan, paper["paper_mse"].to_numpy())
+    out["paper_kl"] = np.where(reg, paper["paper_kl_regularized"].to_numpy(),
+                               paper["paper_kl_vanilla"].to_numpy())
+    return out
+
+
+# ============================================================================ 06 novel instruments
+def novel_notes(catalog: pd.DataFrame, instruments: Sequence[str], per_instrument: int
+                ) -> pd.DataFrame:
+    """Up to ``per_instrument`` notes of each instrument present, evenly spread over its
+    notes sorted by pitch then id; absent instruments are reported and skipped."""
+    parts = []
+    for name in instruments:
+        rows = catalog[catalog["instrument"] == name]
+        if rows.empty:
+            print(f"{name}: no note in the corpus, skipped")
+            continue
+        rows = rows.assign(_p=pd.to_numeric(rows["pitch"], errors="coerce"))
+        rows = rows.sort_values(["_p", "note_id"]).drop(columns="_p")
+        take = np.unique(np.linspace(0, len(rows) - 1, min(per_instrument, len(rows))).round()
+                         .astype(int))
+        parts.append(rows.iloc[take])
+    return pd.concat(parts) if parts else catalog.iloc[:0]
+
+
+def sustained_magnitudes(paths: Sequence[str], transform: str, progress: bool = False
+                         ) -> np.ndarray:
+    """Sustained magnitude frame ``(n, n_bins)`` of each sound file (the model's input rule)."""
+    from tqdm.auto import tqdm
+
+    from .audio import load_audio
+    from .transforms import sustained_frame
+
+    return np.stack([sustained_frame(load_audio(p), transform)
+                     for p in tqdm(list(paths), desc="analysing", disable=not progress)])
+
+
+def novel_view(space, notes: pd.DataFrame, magnitudes: np.ndarray, rng: np.random.Generator,
+               max_points: int) -> dict:
+    """PCA coordinates of a space's training codes, its centroids and the novel notes.
+
+    Keys as :func:`vts.figures.plot_novel_instruments` expects, plus ``novel_codes``
+    (m, latent_dim) and ``novel_labels``.
+    """
+    train = space.latents[space.latents["split"] == "train"]
+    idx = subsample(len(train), max_points, rng)
+    codes = space.encode_magnitude(np.asarray(magnitudes).T)
+    labels = notes["instrument"].astype(str).tolist()
+    novel_cents = pd.DataFrame(codes).groupby(np.asarray(labels)).mean()
+    return {"train_coords": space.to_pca(train.iloc[idx][space.z_columns].to_numpy(np.float64)),
+            "train_labels": train.iloc[idx]["instrument"].astype(str).tolist(),
+            "train_centroids": pd.DataFrame(space.to_pca(space.centroids.to_numpy(np.float64)),
+                                            index=space.centroids.index),
+            "novel_coords": space.to_pca(np.atleast_2d(codes)), "novel_labels": labels,
+            "novel_centroids": pd.DataFrame(space.to_pca(novel_cents.to_numpy(np.float64)),
+                                            index=novel_cents.index),
+            "novel_codes": np.atleast_2d(codes)}
+
+
+def family_distances(space, codes: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
+    """How far each novel instrument's centroid lands from the instrument families of a space.
+
+    Distances are Euclidean in the full latent space between the novel
+    instrument's mean code and the training centroids, also given relative to
+    the median distance between training centroids (``*_rel``), so that spaces
+    of different scales compare.
+
+    Returns
+    -------
+    DataFrame, one row per novel instrument
+        ``instrument, family, seen_in_training, nearest_instrument,
+        nearest_family, nearest_distance(_rel), own_family_instrument,
+        own_family_distance(_rel), own_family_rank`` (1 = the nearest training
+        instrument is of its own family), ``family_match``.
+    """
+    from .instruments import family
+
+    cents = space.centroids
+    c = cents.to_numpy(np.float64)
+    pair = np.linalg.norm(c[:, None] - c[None], axis=-1)
+    scale = float(np.median(pair[np.triu_indices(len(c), 1)])) if len(c) > 1 else 1.0
+    trained = set(space.instruments)
+    rows = []
+    labels = np.asarray([str(l) for l in labels])
+    for name in sorted(set(labels)):
+        centre = np.asarray(codes)[labels == name].mean(axis=0)
+        others = [i for i in cents.index if i != name]
+        d = pd.Series(np.linalg.norm(cents.loc[others].to_numpy(np.float64) - centre, axis=1),
+                      index=others).sort_values()
+        fam = family(name)
+        same = [i for i in d.index if family(i) == fam]
+        rank = (list(map(family, d.index)).index(fam) + 1) if same else np.nan
+        rows.append({"instrument": name, "family": fam, "seen_in_training": name in trained,
+                     "nearest_instrument": d.index[0], "nearest_family": family(d.index[0]),
+                     "nearest_distance": float(d.iloc[0]),
+                     "nearest_distance_rel": float(d.iloc[0]) / scale,
+                     "own_family_instrument": same[0] if same else "",
+                     "own_family_distance": float(d[same[0]]) if same else np.nan,
+                     "own_family_distance_rel": float(d[same[0]]) / scale if same else np.nan,
+                     "own_family_rank": rank,
+                     "family_match": family(d.index[0]) == fam})
+    return pd.DataFrame(rows)
+
+
+# ============================================================================ 07 paths
+@dataclass
+class PairPaths:
+    """The notes of an interpolation pair and its paths in one space.
+
+    ``paths``: ``linear`` and ``spherical`` with ``n_points`` points between the
+    notes' sustained-frame codes ``z_a``, ``z_b``; ``expressive`` with one point
+    per transform frame of the sound.
+    """
+
+    label: str
+    start: pd.Series
+    end: pd.Series
+    z_a: np.ndarray
+    z_b: np.ndarray
+    paths: dict[str, np.ndarray] = field(default_factory=dict)   #: name -> (n, d)
+
+
+def interpolation_paths(space, start: pd.Series, end: pd.Series, n_points: int,
+                        seconds: float, scale: float = 0.7) -> PairPaths:
+    """Linear, spherical and expressive paths between two catalogue notes.
+
+    ``linear`` / ``spherical``: ``n_points`` points between the notes'
+    sustained-frame codes; ``expressive``: the spherical path plus each note's
+    own frame-by-frame motion (:func:`vts.synthesis.expressive_path`, weight
+    ``scale``), one point per transform frame over ``seconds``.
+    """
+    from . import synthesis as syn
+
+    z_a, z_b = space.encode_audio([start["path"], end["path"]]).astype(np.float64)
+    traj_a = syn.note_trajectory(space, start["path"])
+    traj_b = syn.note_trajectory(space, end["path"])
+    n_frames = max(2, int(round(seconds / space.transform.hop_seconds)))
+    label = f"{note_label(start)} → {note_label(end)}"
+    return PairPaths(label, start, end, z_a, z_b, {
+        "linear": syn.linear_path(z_a, z_b, n_points),
+        "spherical": syn.spherical_path(z_a, z_b, n_points),
+        "expressive": syn.expressive_path(traj_a, traj_b, n_frames, scale=scale, z_a=z_a,
+                                          z_b=z_b)})
+
+
+def linear_vs_spherical(space, pair: PairPaths) -> dict:
+    """Do linear and spherical paths give the same spectra? Measured on decoded spectra.
+
+    Returns
+    -------
+    dict
+        ``per_step``: DataFrame ``step, linear_vs_spherical_db`` (log-spectral
+        distance of the two paths' decoded spectra at each step, dB);
+        ``mean_db``, ``max_db``; ``endpoints_db`` (distance between the two end
+        notes' decoded spectra, the scale of the change along a path);
+        ``latent_gap_rel`` (largest latent distance between the two paths over
+        the end points' distance).
+    """
+    from .synthesis import path_spectra, spectral_distance
+
+    lin, sph = pair.paths["linear"], pair.paths["spherical"]
+    s_lin, s_sph = path_spectra(space, lin), path_spectra(space, sph)
+    per_step = spectral_distance(s_lin, s_sph, per_frame=True)
+    ends = spectral_distance(s_lin[0], s_lin[-1])
+    gap = float(np.max(np.linalg.norm(lin - sph, axis=1)) / max(np.linalg.norm(lin[-1] - lin[0]),
+                                                                  1e-12))
+    return {"per_step": pd.DataFrame({"step": np.arange(len(per_step)),
+                                      "linear_vs_spherical_db": per_step}),
+            "mean_db": float(per_step.mean()), "max_db": float(per_step.max()),
+            "endpoints_db": float(ends), "latent_gap_rel": gap,
+            "spectra": {"linear": s_lin, "spherical": s_sph}}
+
+
+def background(space, rng: np.random.Generator, max_points: int) -> tuple[np.ndarray, list[str]]:
+    """PCA coordinates and instruments of a subsample of a space's training codes."""
+    panel = latent_panel(space, rng, max_points)
+    return panel["coords"], panel["labels"]
+
+
+def paths_answer(table: pd.DataFrame) -> str:
+    """A sentence answering "do linear and spherical paths give the same spectra?".
+
+    ``table``: one row per pair with ``pair``, ``mean_db``, ``max_db``, ``endpoints_db``.
+    """
+    ratio = table["mean_db"] / table["endpoints_db"].where(table["endpoints_db"] > 0)
+    lines = ["Linear vs spherical paths: mean log-spectral distance between their decoded "
+             "spectra, against the distance between the two end notes' spectra.", ""]
+    for row, r in zip(table.itertuples(index=False), ratio):
+        lines.append(f"- {row.pair}: {row.mean_db:.2f} dB on average (max {row.max_db:.2f} dB) "
+                     f"vs {row.endpoints_db:.2f} dB between the end notes ({100 * r:.1f} %).")
+    worst = float(np.nanmax(ratio)) if len(ratio) else float("nan")
+    verdict = ("the two paths give practically the same spectra (a flat manifold, as the paper "
+               "says)" if worst < 0.1 else "the paths give audibly different spectra for at "
+               "least one pair (the manifold is not flat there)")
+    lines += ["", f"Largest ratio {100 * worst:.1f} %: {verdict}."]
+    return "\n".join(lines) + "\n"
+
+
+# ============================================================================ 08 descriptors
+AXES = ("X", "Y", "Z")
+
+
+def descriptor_sweeps(space, positions: Sequence[float], n: int) -> dict[str, dict[str, np.ndarray]]:
+    """Descriptor maps on planes at ``positions`` along each PCA axis.
+
+    Returns ``{axis name: {descriptor: (len(positions), n, n)}}``
+    (:func:`vts.synthesis.descriptor_topology` for axes X, Y, Z).
+    """
+    from .synthesis import descriptor_topology
+
+    return {name: descriptor_topology(space, k, positions, n) for k, name in enumerate(AXES)}
+
+
+def topology_summary(sweeps: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]]
+                     ) -> pd.DataFrame:
+    """How structured each descriptor map is, per model and axis.
+
+    ``sweeps``: model -> :func:`descriptor_sweeps`. For each (model, axis,
+    descriptor): the range (1st-99th percentile) of the values over all planes,
+    and the *roughness*: mean absolute difference between neighbouring grid
+    points divided by that range (0 = constant, small = smooth gradients,
+    large = noisy map).
+    """
+    rows = []
+    for model, by_axis in sweeps.items():
+        for axis, maps in by_axis.items():
+            for name, values in maps.items():
+                v = np.asarray(values, dtype=float)
+                lo, hi = np.nanpercentile(v, [1, 99])
+                span = hi - lo
+                steps = np.concatenate([np.abs(np.diff(v, axis=1)).ravel(),
+                                        np.abs(np.diff(v, axis=2)).ravel()])
+                rows.append({"model": model, "axis": axis, "descriptor": name,
+                             "p01": lo, "p99": hi,
+                             "roughness": float(np.nanmean(steps) / span) if span > 0 else 0.0})
+    return pd.DataFrame(rows)
+
+
+def traversal_positions(n: int, extent: float = 0.9) -> np.ndarray:
+    """``n`` evenly spaced plane positions in ``[-extent, extent]`` (scaled PCA units)."""
+    return np.linspace(-extent, extent, n) if n > 1 else np.zeros(1)
+
+
+# ============================================================================ 09 synthesis
+def synthesis_targets(space, z_origin: np.ndarray, n_steps: int, centroid_drop: float = 0.5,
+                      bandwidth_rise: float = 0.5) -> dict[str, np.ndarray]:
+    """The paper's two target curves, anchored at the origin's decoded descriptors.
+
+    ``centroid``: linear descent to ``(1 - centroid_drop)`` times the origin's
+    centroid; ``bandwidth``: log-shaped ascent to ``(1 + bandwidth_rise)`` times
+    its bandwidth. Each has ``n_steps + 1`` points (Hz).
+    """
+    from .descriptors import compute
+    from .synthesis import descending_curve, log_curve, path_spectra
+
+    spectrum = path_spectra(space, z_origin)[0]
+    freqs = space.transform.frequencies
+    c0 = float(compute("centroid", spectrum, freqs))
+    b0 = float(compute("bandwidth", spectrum, freqs))
+    return {"centroid": descending_curve(c0, c0 * (1 - centroid_drop), n_steps + 1),
+            "bandwidth": log_curve(b0, b0 * (1 + bandwidth_rise), n_steps + 1)}
+
+
+# ============================================================================ runner
+class NotebookError(RuntimeError):
+    """A notebook failed; the message names the notebook, the cell and the error."""
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    output: Path
+    seconds: float
+    artefacts: int
+
+
+def list_notebooks(notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
+                   only: Iterable[str] | str | None = None) -> list[Path]:
+    """Numbered notebooks (``NN_name.ipynb``) in order, optionally only some.
+
+    Parameters
+    ----------
+    only : "01,02", ["01", "07_interpolation_paths"] or None
+        Numbers or names to keep.
+
+    Raises
+    ------
+    ValueError
+        If a selection matches no notebook (the available ones are listed).
+    """
+    folder = Path(notebooks_dir)
+    found = sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
+    if not found:
+        raise FileNotFoundError(f"{folder}: no numbered notebook (NN_name.ipynb)")
+    if only is None:
+        return found
+    wanted = [w.strip() for w in (only.split(",") if isinstance(only, str) else only) if w.strip()]
+    chosen = []
+    for w in wanted:
+        hits = [p for p in found if p.stem == w or p.name[:2] == w.zfill(2)]
+        if not hits:
+            raise ValueError(f"no notebook matches {w!r}; available: "
+                             f"{', '.join(p.stem for p in found)}")
+        chosen += [h for h in hits if h not in chosen]
+    return sorted(chosen)
+
+
+def notebook_title(path: str | os.PathLike) -> str:
+    """The first Markdown heading of a notebook (else its name)."""
+    nb = json.loads(Path(path).read_text())
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            for line in "".join(cell.get("source", "")).splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return Path(path).stem
+
+
+def run_notebook(path: str | os.PathLike, output: str | os.PathLike, parameters: Mapping,
+                 kernel_name: str = KERNEL_NAME) -> Path:
+    """Execute one notebook with papermill; raise :class:`NotebookError` on failure.
+
+    The executed notebook (with the traceback, on failure) is written to ``output``.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    path, output = Path(path), Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pm.execute_notebook(str(path), str(output), parameters=dict(parameters),
+                            kernel_name=kernel_name, progress_bar=False, log_output=False,
+                            cwd=str(path.parent))
+    except PapermillExecutionError as error:
+        source = (error.source or "").strip()
+        if len(source) > 600:
+            source = source[:600] + " ..."
+        raise NotebookError(
+            f"notebook {path.stem} failed in cell {error.cell_index} (execution count "
+            f"{error.exec_count}): {error.ename}: {error.evalue}\n--- cell source ---\n{source}"
+            f"\n--- executed notebook with the traceback: {output}") from None
+    return output
+
+
+def run_notebooks(profile: str = "default", only=None, output_dir=None, models_dir=None,
+                  build_dir=None, seed: int = config.DEFAULT_SEED,
+                  notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
+                  kernel_name: str = KERNEL_NAME, progress: bool = True) -> list[NotebookRun]:
+    """Run the notebooks in order and write the figures index.
+
+    Parameters
+    ----------
+    profile : str
+        Key of :data:`PROFILE_SETTINGS` / :data:`vts.train.PROFILES`.
+    only : see :func:`list_notebooks`
+    output_dir, models_dir, build_dir : path, optional
+        Figures root (default :func:`vts.config.figures_dir`), trained spaces
+        (:func:`vts.config.models_dir`), and the folder whose ``notebooks/``
+        receives the executed notebooks (:func:`vts.config.build_dir`).
+    seed : int
+    kernel_name : str
+        Jupyter kernel (default ``python3``: ipykernel in this interpreter).
+
+    Returns
+    -------
+    list of NotebookRun (name, executed notebook, seconds, artefacts registered).
+
+    Raises
+    ------
+    NotebookError
+        At the first notebook that raises; the index still lists what was made.
+    """
+    from tqdm.auto import tqdm
+
+    from . import figures
+
+    get_settings(profile)
+    paths = list_notebooks(notebooks_dir, only)
+    out = Path(output_dir).resolve() if output_dir else config.figures_dir()
+    models = Path(models_dir).resolve() if models_dir else config.models_dir()
+    executed = (Path(build_dir).resolve() if build_dir else config.build_dir()) / "notebooks"
+    out.mkdir(parents=True, exist_ok=True)
+    figures.set_run_info(out, profile=profile, seed=int(seed))
+    params = {"profile": profile, "models_dir": str(models), "figures_dir": str(out),
+              "seed": int(seed)}
+    runs: list[NotebookRun] = []
+    titles = {p.stem: notebook_title(p) for p in list_notebooks(notebooks_dir)}
+    bar = tqdm(paths, desc="notebooks", unit="notebook", disable=not progress)
+    try:
+        for path in bar:
+            bar.set_postfix_str(path.stem)
+            t0 = time.perf_counter()
+            run_notebook(path, executed / path.name, params, kernel_name)
+            made = sum(1 for e in figures.read_manifest(out)["artefacts"].values()
+                       if e.get("notebook") == path.stem)
+            runs.append(NotebookRun(path.stem, executed / path.name,
+                                    time.perf_counter() - t0, made))
+            if made == 0:
+                print(f"warning: notebook {path.stem} registered no artefact", file=sys.stderr)
+    finally:
+        bar.close()
+        figures.write_index(out, titles)
+        if runs:
+            write_json(executed / "timings.json",
+                       {"profile": profile, "seed": int(seed),
+                        "notebooks": [{**asdict(r), "output": str(r.output)} for r in runs]})
+    return runs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m vts.notebooks",
+        description="Run the notebooks that rebuild every figure, animation and sound.")
+    parser.add_argument("--profile", default="default", choices=sorted(PROFILE_SETTINGS))
+    parser.add_argument("--only", help="comma-separated notebook numbers or names (e.g. 01,02)")
+    parser.add_argument("--output-dir", help="figures root (default: figures/)")
+    parser.add_argument("--models-dir", help="trained spaces (default: models/)")
+    parser.add_argument("--build-dir", help="executed notebooks go to <build-dir>/notebooks")
+    parser.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
+    parser.add_argument("--kernel", default=KERNEL_NAME, help="Jupyter kernel name")
+    args = parser.parse_args(argv)
+    try:
+        runs = run_notebooks(args.profile, args.only, args.output_dir, args.models_dir,
+                             args.build_dir, args.seed, kernel_name=args.kernel)
+    except (NotebookError, ValueError, FileNotFoundError, KeyError) as error:
+        print(f"vts.notebooks: error: {error}", file=sys.stderr)
+        return 1
+    width = max(len(r.name) for r in runs) if runs else 10
+    for r in runs:
+        print(f"{r.name:<{width}}  {r.seconds:7.1f} s  {r.artefacts:3d} artefacts")
+    print(f"{len(runs)} notebooks in {sum(r.seconds for r in runs):.1f} s; index: "
+          f"{(Path(args.output_dir) if args.output_dir else config.figures_dir()) / 'README.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,653 @@
+"""Two-stage training of the (perceptually regularised) VAE, with profiles and checkpoints.
+
+Schedule (paper): stage 1 trains the plain beta-VAE (alpha = 0; beta warmed up
+linearly to 2); stage 2 continues with the perceptual regulariser weighted by
+alpha (paper: 0.1). A *vanilla* model has alpha = 0 in both stages (same total
+number of epochs), so the two twins of a transform share stage 1 exactly (same
+seed, same data, same random stream): :func:`train_all` trains the vanilla
+model first, keeps its end-of-stage-1 checkpoint and starts the regularised
+twin from it -- bit-for-bit what training it from scratch would give.
+
+Loss per step (minimised)::
+
+    mean_batch[-log p(x|z)] + beta(t) * mean_batch[KL(q(z|x) || N(0, I))] + alpha * R(z_c, T)
+
+where R (:func:`vts.model.perceptual_regularizer`) is computed on the class
+centroids ``z_c`` of the posterior means of a *class-balanced regulariser
+batch*: each step draws ``reg_notes_per_class`` training notes of every rated
+instrument (all of them if it has fewer), so that rare classes (the corpus has
+~15 violin and ~11 trumpet notes against ~500 of most others) enter every
+step. ``reg_notes_per_class = 0`` instead uses the rated classes present in the
+random minibatch.
+
+Determinism: every random draw (split, shuffling, reparameterisation noise,
+regulariser batches) comes from one seeded generator whose state is saved in
+the checkpoints; ``torch.use_deterministic_algorithms`` is on while training.
+Two runs with the same seed on the same machine and thread count give
+identical weights, and so does a run interrupted and resumed from its last
+checkpoint.
+
+Profiles (:data:`PROFILES`)
+---------------------------
+``paper``
+    The paper's settings: 3 x 2000 units, latent 64, 10,000 + 10,000 epochs,
+    Adam lr 1e-4, beta 2 warmed up over 100 epochs, alpha 0.1. A GPU job.
+    (The paper gives no batch size; 128 is used.)
+``default``
+    Practical on a 2-core CPU (see :data:`PROFILES` for values and reasons):
+    ten models (five transforms x two twins) in well under half an hour.
+``smoke``
+    Seconds; a handful of epochs of a tiny network (tests and notebook tests).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import pickle
+import shutil
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import __version__
+from . import config as cfg
+from ._io import atomic_path, read_json
+from .model import (
+    PAPER_BETA,
+    PAPER_WARMUP_EPOCHS,
+    SIGMA,
+    VAE,
+    ModelConfig,
+    beta_schedule,
+    perceptual_regularizer,
+    regularizer_from_points,
+)
+from .space import (
+    FORMAT_VERSION,
+    IWAE_SAMPLES,
+    SPACE_FILES,
+    TimbreSpace,
+    _perception_module,
+    class_regularizer,
+    evaluate_space,
+    latents_table,
+    write_table1,
+)
+
+#: The paper's optimiser settings and stage lengths.
+PAPER_LR = 1e-4
+PAPER_ALPHA = 0.1
+PAPER_EPOCHS_PER_STAGE = 10_000
+#: Version of the checkpoint layout (a checkpoint of another version is ignored).
+CHECKPOINT_VERSION = 1
+CHECKPOINT = "checkpoint.pt"
+STAGE1_CHECKPOINT = "stage1.pt"
+#: TrainConfig fields that do not change the trained weights.
+_NON_RESULT_FIELDS = ("device", "num_threads", "checkpoint_every", "iwae_samples", "profile")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (model size included).
+
+    Attributes
+    ----------
+    profile : str
+        Name of the profile this config came from (informational).
+    hidden_units, n_hidden_layers, latent_dim : int
+        VAE size (see :class:`vts.model.ModelConfig`).
+    likelihood : str
+        ``"learned"`` or ``"fixed"`` output variance.
+    stage1_epochs, stage2_epochs : int
+        Epochs with alpha = 0, then with alpha = ``alpha`` (regularised model).
+    batch_size : int
+        Frames per step.
+    lr : float
+        Adam learning rate.
+    beta : float
+        Final KL weight; ``warmup_epochs``: epochs of its linear ramp from 0.
+    alpha : float
+        Weight of R in stage 2 of a regularised model.
+    sigma : float
+        Latent-kernel bandwidth of R.
+    reg_notes_per_class : int
+        Notes per rated class in the regulariser batch (0: use the minibatch).
+    test_fraction : float
+        Share of each instrument's notes held out as test set.
+    seed : int
+    checkpoint_every : int
+        Epochs between checkpoints (one is also written at a stop and at the
+        end of stage 1).
+    iwae_samples : int
+        K of the test log-likelihood estimate.
+    target_components : int
+        Dimensions of the perceptual MDS target space T.
+    device : str
+        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+    num_threads : int or None
+        Torch CPU threads (None: the cores this process may use).
+    """
+
+    profile: str = "custom"
+    hidden_units: int = 2000
+    n_hidden_layers: int = 3
+    latent_dim: int = 64
+    likelihood: str = "learned"
+    stage1_epochs: int = PAPER_EPOCHS_PER_STAGE
+    stage2_epochs: int = PAPER_EPOCHS_PER_STAGE
+    batch_size: int = 128
+    lr: float = PAPER_LR
+    beta: float = PAPER_BETA
+    warmup_epochs: float = PAPER_WARMUP_EPOCHS
+    alpha: float = PAPER_ALPHA
+    sigma: float = SIGMA
+    reg_notes_per_class: int = 8
+    test_fraction: float = 0.1
+    seed: int = cfg.DEFAULT_SEED
+    checkpoint_every: int = 100
+    iwae_samples: int = IWAE_SAMPLES
+    target_components: int = 3
+    device: str = "auto"
+    num_threads: int | None = None
+
+    def __post_init__(self):
+        if self.stage1_epochs < 0 or self.stage2_epochs < 0 or self.total_epochs < 1:
+            raise ValueError(f"need at least one epoch: {self.stage1_epochs} + {self.stage2_epochs}")
+        if self.batch_size < 1 or self.lr <= 0 or not 0 < self.test_fraction < 1:
+            raise ValueError(f"invalid batch_size / lr / test_fraction in {self}")
+        if self.alpha < 0 or self.beta < 0 or self.sigma <= 0:
+            raise ValueError(f"alpha, beta must be >= 0 and sigma > 0 in {self}")
+
+    @property
+    def total_epochs(self) -> int:
+        return self.stage1_epochs + self.stage2_epochs
+
+    def model_config(self, input_dim: int) -> ModelConfig:
+        return ModelConfig(input_dim=input_dim, hidden_units=self.hidden_units,
+                           n_hidden_layers=self.n_hidden_layers, latent_dim=self.latent_dim,
+                           likelihood=self.likelihood)
+
+    def alpha_at(self, epoch: int, regularized: bool) -> float:
+        """Weight of R during (0-based) ``epoch``."""
+        return self.alpha if regularized and epoch >= self.stage1_epochs else 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    def result_fields(self) -> dict:
+        """The fields that determine the trained weights (for resume / skip checks)."""
+        return {k: v for k, v in self.to_dict().items() if k not in _NON_RESULT_FIELDS}
+
+
+#: Training profiles. ``default`` was sized on this project's 2-core CPU so
+#: that ``make train`` (ten models) fits the half-hour budget of ``make
+#: figures``; see the report in docs / the module docstring for measurements.
+#: Its learning rate is 10x the paper's because it has ~100x fewer epochs;
+#: its beta warm-up is longer, relative to the schedule, than the paper's
+#: 100 / 20,000 (which would be a fraction of one epoch here).
+PROFILES: dict[str, TrainConfig] = {
+    "smoke": TrainConfig(profile="smoke", hidden_units=32, n_hidden_layers=2, latent_dim=8,
+                         stage1_epochs=3, stage2_epochs=3, batch_size=64, lr=1e-3,
+                         warmup_epochs=1, alpha=1.0, reg_notes_per_class=4,
+                         checkpoint_every=1, iwae_samples=8),
+    "default": TrainConfig(profile="default", hidden_units=512, n_hidden_layers=2, latent_dim=64,
+                           stage1_epochs=30, stage2_epochs=30, batch_size=128, lr=1e-3,
+                           warmup_epochs=5, alpha=1.0, reg_notes_per_class=8,
+                           checkpoint_every=5, iwae_samples=100),
+    "paper": TrainConfig(profile="paper", hidden_units=2000, n_hidden_layers=3, latent_dim=64,
+                         stage1_epochs=PAPER_EPOCHS_PER_STAGE,
+                         stage2_epochs=PAPER_EPOCHS_PER_STAGE, batch_size=128, lr=PAPER_LR,
+                         warmup_epochs=PAPER_WARMUP_EPOCHS, alpha=PAPER_ALPHA,
+                         reg_notes_per_class=8, checkpoint_every=100, iwae_samples=100),
+}
+
+
+def get_profile(name: str, **overrides) -> TrainConfig:
+    """A copy of ``PROFILES[name]`` with ``overrides`` applied."""
+    if name not in PROFILES:
+        raise KeyError(f"unknown training profile {name!r}; choose from {sorted(PROFILES)}")
+    return dataclasses.replace(PROFILES[name], **overrides)
+
+
+# -- data split -----------------------------------------------------------------
+def stratified_split(catalog: pd.DataFrame, test_fraction: float = 0.1,
+                     seed: int = cfg.DEFAULT_SEED, by: str = "instrument") -> np.ndarray:
+    """Assign every note to ``"train"`` or ``"test"``, per instrument.
+
+    Each instrument with at least two notes gets ``round(test_fraction * n)``
+    test notes, at least one and never all; an instrument with a single note
+    is kept for training. The result does not depend on the row order.
+
+    Returns
+    -------
+    np.ndarray of str, shape (len(catalog),)
+    """
+    ids = catalog["note_id"].astype(str).to_numpy()
+    groups = catalog[by].astype(str).to_numpy()
+    split = np.full(len(catalog), "train", dtype="<U5")
+    rng = np.random.default_rng(seed)
+    for name in sorted(set(groups)):
+        idx = np.flatnonzero(groups == name)
+        idx = idx[np.argsort(ids[idx], kind="stable")]
+        n = len(idx)
+        n_test = 0 if n < 2 else min(max(round(test_fraction * n), 1), n - 1)
+        split[idx[rng.permutation(n)[:n_test]]] = "test"
+    return split
+
+
+# -- helpers ----------------------------------------------------------------------
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _frame_hash(df: pd.DataFrame) -> str:
+    data = df.to_csv(float_format="%.9g").encode()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _fingerprint(config: TrainConfig, features, regularized: bool, target: pd.DataFrame | None,
+                 epoch: int) -> str:
+    """What a checkpoint at ``epoch`` depends on. Up to the end of stage 1, the
+    vanilla and regularised twins are the same run, so ``regularized`` and the
+    target only enter after it."""
+    fp = {"checkpoint_version": CHECKPOINT_VERSION, "data_key": getattr(features, "key", None),
+          "shape": list(np.shape(features.frames)), "train": config.result_fields()}
+    if epoch > config.stage1_epochs:
+        fp["regularized"] = bool(regularized)
+        fp["target"] = _frame_hash(target) if regularized and target is not None else None
+    return json.dumps(fp, sort_keys=True)
+
+
+class _Determinism:
+    """Deterministic algorithms and a thread count, restored on exit."""
+
+    def __init__(self, threads: int):
+        self.threads = threads
+
+    def __enter__(self):
+        self.prev = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.set_num_threads(self.threads)
+        return self
+
+    def __exit__(self, *exc):
+        torch.use_deterministic_algorithms(self.prev[0])
+        torch.set_num_threads(self.prev[1])
+
+
+def _save_checkpoint(path: Path, *, fingerprint: str, epoch: int, model, optimizer,
+                     generator: torch.Generator, curves: list[dict], elapsed: float) -> None:
+    state = {
+        "fingerprint": fingerprint, "epoch": int(epoch),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(), "rng": generator.get_state(),
+        "torch_rng": torch.get_rng_state(), "curves": json.dumps(curves),
+        "elapsed": float(elapsed), "vts_version": __version__,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_checkpoint(path: Path, device) -> dict | None:
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as error:
+        warnings.warn(f"{path}: unreadable checkpoint ignored ({error})", stacklevel=3)
+        return None
+
+
+def _stage1_checkpoint_valid(path: Path, config: TrainConfig, features) -> bool:
+    if not path.is_file():
+        return False
+    state = _load_checkpoint(path, "cpu")
+    return bool(state) and state.get("epoch") == config.stage1_epochs and \
+        state.get("fingerprint") == _fingerprint(config, features, False, None,
+                                                 config.stage1_epochs)
+
+
+def space_is_current(directory: str | os.PathLike, features, config: TrainConfig,
+                     regularized: bool) -> bool:
+    """Whether ``directory`` holds a complete space trained with these settings on these data."""
+    d = Path(directory)
+    if not (d / "config.json").is_file():
+        return False
+    try:
+        saved = read_json(d / "config.json")
+    except (OSError, ValueError):
+        return False
+    return (saved.get("format_version") == FORMAT_VERSION
+            and saved.get("data_key") == getattr(features, "key", None)
+            and bool(saved.get("regularized")) == bool(regularized)
+            and TrainConfig.from_dict(saved.get("training", {})).result_fields()
+            == config.result_fields()
+            and all((d / f).is_file() for f in SPACE_FILES))
+
+
+def _load_target(config: TrainConfig) -> pd.DataFrame:
+    return _perception_module().timbre_space(n_components=config.target_components,
+                                             seed=config.seed)
+
+
+# -- training -----------------------------------------------------------------------
+def train_space(features, target: pd.DataFrame | None, config: TrainConfig,
+                out_dir: str | os.PathLike, regularized: bool, progress: bool = True, *,
+                dissimilarity: pd.DataFrame | None = None, stop_after: int | None = None,
+                save_stage1: bool = False, force: bool = False) -> TimbreSpace | None:
+    """Train one timbre space and save it to ``out_dir``.
+
+    Parameters
+    ----------
+    features : FeatureSet
+        ``frames (n_notes, n_bins)`` normalised log-magnitudes, ``catalog``
+        (``note_id``, ``instrument``, ``perceptual_label``, ...), ``normalizer``,
+        ``transform``, ``key``.
+    target : DataFrame or None
+        Perceptual target space T indexed by instrument (rows) x dims; None:
+        :func:`vts.perception.timbre_space` with ``config.target_components``.
+        Saved with the space (the vanilla model uses it for its metrics only).
+    config : TrainConfig
+    out_dir : path
+        The space directory (created).
+    regularized : bool
+        Stage 2 with ``alpha = config.alpha`` (True) or 0 (vanilla).
+    progress : bool
+        Show a tqdm bar.
+    dissimilarity : DataFrame, optional
+        Perceptual dissimilarities for the metrics (default
+        :func:`vts.perception.combined_dissimilarity`).
+    stop_after : int, optional
+        Stop once this many epochs in total are done, write a checkpoint and
+        return None (simulates an interruption; run again to resume).
+    save_stage1 : bool
+        Keep the end-of-stage-1 checkpoint as ``stage1.pt`` (for a twin).
+    force : bool
+        Retrain from scratch even if ``out_dir`` holds a current complete space
+        or a checkpoint.
+
+    Returns
+    -------
+    TimbreSpace or None
+        The loaded space, or None when stopped by ``stop_after``.
+
+    A complete, current space in ``out_dir`` is loaded and returned without
+    training (unless ``force``); a compatible ``checkpoint.pt`` is resumed.
+    """
+    out_dir = Path(out_dir)
+    frames = np.asarray(features.frames, dtype=np.float32)
+    catalog = features.catalog.reset_index(drop=True)
+    if frames.ndim != 2 or len(catalog) != frames.shape[0]:
+        raise ValueError(f"features: frames {frames.shape} do not match {len(catalog)} "
+                         "catalogue rows")
+    if not np.isfinite(frames).all():
+        raise ValueError("features: frames contain NaN or inf")
+    if not force and space_is_current(out_dir, features, config, regularized):
+        return TimbreSpace.load(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / "config.json").exists():  # stale or forced: no longer a complete space
+        (out_dir / "config.json").unlink()
+    if force:
+        (out_dir / CHECKPOINT).unlink(missing_ok=True)
+    if target is None:
+        target = _load_target(config)
+    target = target.copy()
+    target.index = target.index.astype(str)
+
+    device = _resolve_device(config.device)
+    threads = config.num_threads or available_cores()
+    with _Determinism(threads):
+        result = _train(features, frames, catalog, target, config, out_dir, regularized,
+                        progress, device, stop_after, save_stage1)
+    if result is None:
+        return None
+    model, split, curves, elapsed = result
+    return _write_space(out_dir, model, features, frames, catalog, split, target, curves,
+                        config, regularized, elapsed, dissimilarity, device)
+
+
+def _train(features, frames, catalog, target, config, out_dir, regularized, progress, device,
+           stop_after, save_stage1):
+    from tqdm.auto import tqdm
+
+    split = stratified_split(catalog, config.test_fraction, config.seed)
+    train_idx = np.flatnonzero(split == "train")
+    test_idx = np.flatnonzero(split == "test")
+    labels = catalog["perceptual_label"].fillna("").astype(str).to_numpy() \
+        if "perceptual_label" in catalog else np.full(len(catalog), "")
+    rated = [c for c in target.index if c and (labels[train_idx] == c).any()]
+    target_t = torch.tensor(target.loc[rated].to_numpy(np.float32), device=device) \
+        if rated else None
+    # positions (rows of x_train) of each rated class's training notes
+    class_pos = [torch.as_tensor(np.flatnonzero(labels[train_idx] == c)) for c in rated]
+
+    torch.manual_seed(config.seed)
+    model = VAE(config.model_config(frames.shape[1])).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    gen = torch.Generator().manual_seed(config.seed)
+    x_all = torch.from_numpy(frames).to(device)
+    x_train = x_all[torch.as_tensor(train_idx)]
+    x_test = x_all[torch.as_tensor(test_idx)]
+    labels_train = labels[train_idx]
+    labels_test = labels[test_idx]
+
+    start, curves, elapsed = 0, [], 0.0
+    ckpt_path = out_dir / CHECKPOINT
+    if ckpt_path.is_file():
+        state = _load_checkpoint(ckpt_path, device)
+        if state is not None and state.get("fingerprint") == _fingerprint(
+                config, features, regularized, target, int(state.get("epoch", -1))) \
+                and int(state["epoch"]) <= config.total_epochs:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            gen.set_state(state["rng"])
+            torch.set_rng_state(state["torch_rng"])
+            start, curves = int(state["epoch"]), json.loads(state["curves"])
+            elapsed = float(state.get("elapsed", 0.0))
+        elif state is not None:
+            warnings.warn(f"{ckpt_path}: checkpoint from other settings or data; "
+                          "training from scratch", stacklevel=3)
+
+    end = config.total_epochs if stop_after is None else min(config.total_epochs, stop_after)
+    n_train = len(train_idx)
+    steps = max(1, math.ceil(n_train / config.batch_size))
+    kind = "regularized" if regularized else "vanilla"
+    bar = tqdm(total=config.total_epochs, initial=start, desc=f"{features.transform}-{kind}",
+               disable=not progress, leave=False)
+    fp = lambda e: _fingerprint(config, features, regularized, target, e)
+
+    def save(path, epoch):
+        _save_checkpoint(path, fingerprint=fp(epoch), epoch=epoch, model=model,
+                         optimizer=optimizer, generator=gen, curves=curves,
+                         elapsed=elapsed)
+
+    for epoch in range(start, end):
+        t0 = time.perf_counter()
+        alpha = config.alpha_at(epoch, regularized)
+        model.train()
+        perm = torch.randperm(n_train, generator=gen)
+        sums = np.zeros(4)   # total, recon, kl, R
+        n_r = 0
+        for step in range(steps):
+            idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
+            x = x_train[idx.to(device)]
+            eps = torch.randn((len(idx), config.latent_dim), generator=gen).to(device)
+            out = model(x, eps)
+            recon = -model.log_likelihood(x, out.x_mean).mean()
+            kl = model.kl_divergence(out.mu, out.logvar).mean()
+            beta = beta_schedule(epoch + step / steps, config.beta, config.warmup_epochs)
+            loss = recon + beta * kl
+            r_val = float("nan")
+            if alpha > 0 and len(rated) >= 2:
+                r = _regulariser_step(model, x_train, out.mu, idx, labels_train, class_pos,
+                                      rated, target, target_t, config, gen, device)
+                loss = loss + alpha * r
+                r_val = float(r.detach())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            w = len(idx)
+            sums += w * np.array([float(loss.detach()), float(recon.detach()),
+                                  float(kl.detach()), 0.0])
+            if not math.isnan(r_val):
+                sums[3] += w * r_val
+                n_r += w
+        row = {"epoch": epoch + 1, "stage": 1 if epoch < config.stage1_epochs else 2,
+               "beta": beta_schedule(epoch + 1, config.beta, config.warmup_epochs),
+               "alpha": alpha, "total": sums[0] / n_train, "recon": sums[1] / n_train,
+               "kl": sums[2] / n_train, "R": sums[3] / n_r if n_r else float("nan")}
+        row.update(_test_curves(model, x_test, labels_test, target, config))
+        elapsed += time.perf_counter() - t0
+        row["time_s"] = elapsed
+        curves.append(row)
+        done = epoch + 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{row['total']:.3g}", mse=f"{row['test_mse']:.3g}",
+                        R=f"{row['test_R']:.3g}")
+        if save_stage1 and done == config.stage1_epochs and config.stage2_epochs > 0:
+            save(out_dir / STAGE1_CHECKPOINT, done)
+        if done % max(1, config.checkpoint_every) == 0 or done == end:
+            save(ckpt_path, done)
+    bar.close()
+    if end < config.total_epochs:
+        return None
+    return model, split, curves, elapsed
+
+
+def _regulariser_step(model, x_train, mu_batch, idx, labels_train, class_pos, rated,
+                      target, target_t, config, gen, device):
+    """R on the class centroids of this step's regulariser batch (see module docstring)."""
+    if config.reg_notes_per_class <= 0:
+        return perceptual_regularizer(mu_batch, labels_train[idx.numpy()], target.loc[rated],
+                                      config.sigma)
+    picks, sizes = [], []
+    for members in class_pos:
+        k = min(config.reg_notes_per_class, len(members))
+        picks.append(members[torch.randperm(len(members), generator=gen)[:k]])
+        sizes.append(k)
+    mu, _ = model.encode(x_train[torch.cat(picks).to(device)])
+    centroids = torch.stack([part.mean(0) for part in torch.split(mu, sizes)])
+    return regularizer_from_points(centroids, target_t, config.sigma)
+
+
+@torch.no_grad()
+def _test_curves(model, x_test, labels_test, target, config) -> dict:
+    if len(x_test) == 0:
+        return {"test_recon": float("nan"), "test_mse": float("nan"), "test_R": float("nan")}
+    model.eval()
+    mu, logvar = model.encode(x_test)
+    x_mean = model.decode(mu)
+    recon = float(-model.log_likelihood(x_test, x_mean).mean())
+    mse = float(((x_mean - x_test) ** 2).mean())
+    r, _ = class_regularizer(mu.cpu().numpy().astype(np.float64), labels_test, target,
+                             config.sigma)
+    model.train()
+    return {"test_recon": recon, "test_mse": mse,
+            "test_kl": float(model.kl_divergence(mu, logvar).mean()), "test_R": r}
+
+
+def _write_space(out_dir, model, features, frames, catalog, split, target, curves, config,
+                 regularized, elapsed, dissimilarity, device) -> TimbreSpace:
+    model.eval()
+    with torch.no_grad():
+        z = torch.cat([model.encode(torch.from_numpy(frames[i:i + 4096]).to(device))[0]
+                       for i in range(0, len(frames), 4096)]).cpu().numpy()
+    meta = latents_table(catalog, split)
+    latents = pd.concat([meta, pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])],
+                        axis=1)
+    split_df = pd.DataFrame({"note_id": catalog["note_id"].astype(str),
+                             "instrument": catalog["instrument"].astype(str), "split": split})
+    space_config = {
+        "format_version": FORMAT_VERSION, "vts_version": __version__,
+        "transform": features.transform, "regularized": bool(regularized),
+        "model": model.config.to_dict(), "training": config.to_dict(),
+        "data_key": getattr(features, "key", None), "n_notes": int(frames.shape[0]),
+        "n_bins": int(frames.shape[1]), "train_seconds": round(float(elapsed), 3),
+        "device": str(device), "torch_threads": torch.get_num_threads(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    space = TimbreSpace(out_dir, space_config, model.cpu(), features.normalizer, latents,
+                        split_df, target, {}, pd.DataFrame(curves))
+    metrics = evaluate_space(space, features, target, dissimilarity, config.iwae_samples,
+                             config.seed)
+    metrics["train_seconds"] = round(float(elapsed), 3)
+    metrics["profile"] = config.profile
+    space.metrics = metrics
+    space.save(out_dir)
+    (out_dir / CHECKPOINT).unlink(missing_ok=True)
+    return TimbreSpace.load(out_dir)
+
+
+# -- all models ---------------------------------------------------------------------
+def model_name(transform: str, regularized: bool) -> str:
+    """Directory name of a space under ``models/``."""
+    return f"{transform}-{'regularized' if regularized else 'vanilla'}"
+
+
+def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
+              out_root: str | os.PathLike | None = None, progress: bool = True,
+              **overrides) -> pd.DataFrame:
+    """Train the vanilla and regularised space of every transform, then write Table 1.
+
+    Complete, current spaces are skipped, partial ones resumed; the regularised
+    twin starts from its vanilla twin's end-of-stage-1 checkpoint when there is
+    one (identical to training it from scratch).
+
+    Parameters
+    ----------
+    profile : str
+        Key of :data:`PROFILES`; ``overrides`` replace fields of it.
+    transforms : iterable of str, default ``config.TRANSFORMS``
+    out_root : path, default ``config.models_dir()``
+
+    Returns
+    -------
+    pandas.DataFrame
+        The metrics table written by :func:`vts.space.write_table1`.
+    """
+    from .features import load_features
+
+    config = get_profile(profile, **overrides)
+    transforms = tuple(cfg.TRANSFORMS if transforms is None else transforms)
+    out_root = Path(out_root) if out_root is not None else cfg.models_dir()
+    target = _load_target(config)
+    dissimilarity = _perception_module().combined_dissimilarity()
+    for name in transforms:
+        features = load_features(name)
+        vanilla_dir = out_root / model_name(name, False)
+        reg_dir = out_root / model_name(name, True)
+        for regularized, directory in ((False, vanilla_dir), (True, reg_dir)):
+            if space_is_current(directory, features, config, regularized):
+                continue
+            if regularized and not (directory / CHECKPOINT).is_file() and \
+                    _stage1_checkpoint_valid(vanilla_dir / STAGE1_CHECKPOINT, config, features):
+                directory.mkdir(parents=True, exist_ok=True)
+                with atomic_path(directory / CHECKPOINT) as tmp:
+                    shutil.copyfile(vanilla_dir / STAGE1_CHECKPOINT, tmp)
+            train_space(features, target, config, directory, regularized, progress,
+                        dissimilarity=dissimilarity, save_stage1=not regularized)
+        if space_is_current(reg_dir, features, config, True):
+            (vanilla_dir / STAGE1_CHECKPOINT).unlink(missing_ok=True)
+    return write_table1(out_root)

@@ -1,0 +1,197 @@
+"""The plotting helpers and the artefact manifest / index of vts.figures."""
+import json
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from vts import figures
+
+
+@pytest.fixture
+def out(tmp_path):
+    """A figures root with notebook "01_test" as the default target; context restored after."""
+    saved = (figures._CONTEXT.out_dir, figures._CONTEXT.notebook)
+    figures.use(tmp_path, "01_test")
+    yield tmp_path
+    figures._CONTEXT.out_dir, figures._CONTEXT.notebook = saved
+
+
+def _manifest(root):
+    return json.loads((root / figures.MANIFEST).read_text())["artefacts"]
+
+
+def test_save_png_registers_caption_and_writes_a_png(out):
+    fig = figures.new_figure(2, 2)
+    fig.subplots().plot([0, 1], [1, 0])
+    path = figures.save(fig, "line", "A  line\n going down")
+    assert path == out / "01_test" / "line.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    entry = _manifest(out)["01_test/line.png"]
+    assert entry == {"caption": "A line going down", "notebook": "01_test", "kind": "figure"}
+
+
+def test_save_plotly_shares_one_plotly_js_and_is_deterministic(out):
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 2]))
+    first = figures.save(fig, "a", "first").read_text()
+    figures.save(go.Figure(go.Scatter(x=[0, 1], y=[1, 2])), "b", "second")
+    assert (out / figures.PLOTLY_JS).stat().st_size > 1_000_000
+    # the HTML loads the shared copy by a relative path and embeds no plotly.js itself
+    assert 'src="../plotly.min.js"' in first
+    assert len(first) < 50_000
+    again = figures.save(go.Figure(go.Scatter(x=[0, 1], y=[1, 2])), "a", "first").read_text()
+    assert again == first
+
+
+def test_save_table_writes_csv_and_markdown(out):
+    table = pd.DataFrame({"name": ["a", "b"], "value": [1.5, np.nan]})
+    csv = figures.save_table(table, "values", "Two values")
+    assert pd.read_csv(csv)["value"].iloc[0] == 1.5
+    md = (out / "01_test" / "values.md").read_text().splitlines()
+    assert md == ["| name | value |", "|---|---|", "| a | 1.5 |", "| b | – |"]
+    assert set(_manifest(out)) == {"01_test/values.csv", "01_test/values.md"}
+
+
+def test_save_wav_is_22050_hz_and_peak_normalised(out):
+    t = np.arange(22050) / 22050
+    path = figures.save_wav(3.0 * np.sin(2 * np.pi * 440 * t), "tone", "A 440 Hz tone")
+    audio, rate = sf.read(path)
+    assert rate == 22050 and len(audio) == 22050
+    assert 0.9 < np.max(np.abs(audio)) <= 1.0
+
+
+def test_save_wav_refuses_empty_or_non_finite(out):
+    with pytest.raises(ValueError, match="finite mono"):
+        figures.save_wav(np.array([0.0, np.nan]), "bad", "bad")
+    with pytest.raises(ValueError, match="finite mono"):
+        figures.save_wav(np.zeros(0), "empty", "empty")
+
+
+def test_gif_animation_keeps_frames_and_duration(out):
+    frames = [np.full((20, 30, 3), v, dtype=np.uint8) for v in (0, 128, 255)]
+    path = figures.save_animation(frames, "fade.gif", "Grey fade", fps=5)
+    image = Image.open(path)
+    assert image.n_frames == 3 and image.size == (30, 20)
+    assert image.info["duration"] == 200 and image.info["loop"] == 0
+    image.seek(2)
+    assert np.asarray(image.convert("RGB"))[0, 0].tolist() == [255, 255, 255]
+
+
+def test_mp4_animation_has_the_frames(out):
+    import imageio.v2 as iio2
+
+    frames = [np.full((15, 21, 3), v, dtype=np.uint8) for v in (0, 255, 0, 255)]
+    path = figures.save_animation(frames, "blink.mp4", "Blinking", fps=2)
+    decoded = np.stack(iio2.mimread(path, format="FFMPEG"))
+    assert decoded.shape[0] == 4
+    # odd sizes are padded to even ones (yuv420p)
+    assert decoded.shape[1:3] == (16, 22)
+    assert decoded[1].mean() > 200 and decoded[2].mean() < 50
+
+
+def test_animation_rejects_mixed_sizes(out):
+    with pytest.raises(ValueError, match="frames must all be"):
+        figures.save_animation([np.zeros((4, 4, 3)), np.zeros((4, 5, 3))], "x.gif", "x")
+    with pytest.raises(ValueError, match=".gif or .mp4"):
+        figures.save_animation([np.zeros((4, 4, 3))], "x.avi", "x")
+
+
+def test_artefact_names_cannot_escape_the_folder(out):
+    with pytest.raises(ValueError, match="relative file name"):
+        figures.artefact_path("../elsewhere.png")
+
+
+def test_register_needs_a_caption_and_an_existing_file(out):
+    with pytest.raises(FileNotFoundError):
+        figures.register(out / "01_test" / "missing.png", "caption")
+    (out / "01_test" / "x.txt").write_text("x")
+    with pytest.raises(ValueError, match="caption"):
+        figures.register(out / "01_test" / "x.txt", "   ")
+
+
+def test_index_lists_existing_artefacts_by_notebook(out):
+    figures.save_text("a", "a.md", "First artefact")
+    figures.save_text("b", "b.md", "Second artefact", notebook="02_other")
+    gone = figures.save_text("c", "c.md", "Deleted later")
+    gone.unlink()
+    figures.set_run_info(out, profile="smoke", seed=3)
+    index = figures.write_index(out, {"01_test": "01 · Test notebook"}).read_text()
+    assert "## 01 · Test notebook" in index and "## 02_other" in index
+    assert "- [`01_test/a.md`](01_test/a.md) (table): First artefact" in index
+    assert "Second artefact" in index and "Deleted later" not in index
+    assert "profile `smoke`" in index and "Philharmonia Orchestra" in index
+    assert index.index("01 · Test") < index.index("02_other")
+
+
+def test_forget_notebook_drops_only_its_entries(out):
+    figures.save_text("a", "a.md", "mine")
+    figures.save_text("b", "b.md", "theirs", notebook="02_other")
+    assert figures.forget_notebook("01_test", out) == 1
+    assert list(_manifest(out)) == ["02_other/b.md"]
+
+
+def test_figure_to_array_size_matches_dpi():
+    fig = figures.new_figure(2, 1, dpi=50, layout=None)
+    array = figures.figure_to_array(fig)
+    assert array.shape == (50, 100, 3) and array.dtype == np.uint8
+
+
+def test_traversal_frames_show_each_map():
+    # two maps: all low, then all high -> the plotted image brightens (viridis: dark -> yellow)
+    values = np.stack([np.zeros((6, 6)), np.ones((6, 6))])
+    values[0, 0, 0], values[1, 0, 0] = 1.0, 0.0          # keep the colour range 0..1
+    frames = figures.descriptor_traversal_frames(values, [-0.5, 0.5], "X", "centroid")
+    assert len(frames) == 2 and frames[0].shape == frames[1].shape
+    centre = tuple(s // 2 for s in frames[0].shape[:2])
+    # same pixel inside the map: dark purple first, yellow second
+    box = (slice(centre[0] - 2, centre[0] + 2), slice(centre[1] - 8, centre[1] - 4))
+    assert frames[1][box].mean() > frames[0][box].mean() + 60
+
+
+def test_path_animation_moves_the_dot():
+    rng = np.random.default_rng(0)
+    background = rng.normal(size=(20, 3))
+    path = np.stack([np.linspace(-1, 1, 4), np.zeros(4), np.zeros(4)], axis=1)
+    spectra = np.abs(rng.normal(size=(4, 16))) + 0.1
+    frames = figures.path_animation_frames(background, ["flute"] * 20, path, spectra,
+                                           np.geomspace(100, 8000, 16))
+    assert len(frames) == 4
+    assert not np.array_equal(frames[0], frames[3])
+
+
+def test_plot_functions_build_the_expected_panels():
+    space = pd.DataFrame({"dim1": [0, 1, 0.5], "dim2": [0, 0, 1], "instrument": ["flute", "oboe", None]},
+                         index=["a", "b", "c"])
+    space.attrs.update(study="Toy", stress=0.1)
+    assert len([a for a in figures.plot_study_spaces([space, space]).axes if a.get_visible()]) == 2
+    counts = pd.DataFrame([[2, 1], [1, 1]], index=["flute", "oboe"], columns=["flute", "oboe"])
+    assert len(figures.plot_cooccurrence(counts).axes) == 2          # heat map + colour bar
+    rows = [{"title": m, "axis": a, "values": np.random.default_rng(0).random((3, 4, 4))}
+            for m in ("vanilla", "regularized") for a in "XY"]
+    fig = figures.plot_descriptor_planes(rows, [-0.5, 0, 0.5], "centroid", "Hz")
+    assert len(fig.axes) == 4 * 3 + 1
+    curves = {"stft-vanilla": pd.DataFrame({"epoch": [1, 2], "total": [2, 1], "test_mse": [1, .5],
+                                            "test_R": [np.nan, np.nan], "stage": [1, 2]})}
+    assert len(figures.plot_learning_curves(curves).axes) == 3
+
+
+def test_slider_html_has_one_step_per_plane():
+    values = {a: np.random.default_rng(0).random((3, 4, 4)) for a in "XYZ"}
+    fig = figures.descriptor_slider_html(values, [-0.5, 0, 0.5], "flatness")
+    assert len(fig.frames) == 9
+    assert [s["label"] for s in fig.layout.sliders[0].steps][:3] == ["X=-0.50", "X=+0.00", "X=+0.50"]
+
+
+def test_path_html_animates_every_path():
+    paths = {k: np.random.default_rng(1).normal(size=(5, 3)) for k in ("linear", "spherical")}
+    spectra = {k: np.ones((5, 8)) for k in paths}
+    fig = figures.path_html(np.zeros((4, 3)), ["flute"] * 4, paths, spectra, np.arange(1, 9))
+    assert len(fig.frames) == 5 and len(fig.frames[0].data) == 4   # marker + spectrum per path
+
+
+def test_instrument_colours_are_stable():
+    assert figures.instrument_color("flute") == figures.instrument_color("flute")
+    assert figures.instrument_color("flute") != figures.instrument_color("oboe")

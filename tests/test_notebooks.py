@@ -1,0 +1,353 @@
+"""The notebook runner, the notebook helpers, and every notebook run on the smoke profile."""
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+import synthetic
+from vts import config, figures
+from vts import notebooks as nb
+
+REPO_NOTEBOOKS = config.PROJECT_ROOT / "notebooks"
+#: Every notebook of the repository this module runs (10_explorer belongs to the widgets).
+OURS = ("01_perceptual_spaces", "02_transforms", "03_training", "04_latent_spaces",
+        "05_generative_quality", "06_novel_instruments", "07_interpolation_paths",
+        "08_descriptor_topology", "09_descriptor_synthesis", "11_perceptual_evaluation")
+
+
+# --------------------------------------------------------------------------- the notebooks
+@pytest.mark.parametrize("name", OURS)
+def test_notebook_is_committed_clean_with_a_parameters_cell(name):
+    book = nbformat.read(REPO_NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nbformat.validate(book)
+    code = [c for c in book.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "strip outputs"
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    for variable in ("profile", "models_dir", "figures_dir", "seed"):
+        assert re.search(rf"^{variable} = ", tagged[0].source, re.M)
+    assert f'nb.setup("{name}"' in "".join(c.source for c in code)
+    assert book.cells[0].cell_type == "markdown" and book.cells[0].source.startswith("# ")
+
+
+# --------------------------------------------------------------------------- runner
+def _write_notebook(folder: Path, name: str, *sources: str) -> Path:
+    params = new_code_cell("profile = 'default'\nmodels_dir = None\nfigures_dir = None\nseed = 0")
+    params.metadata["tags"] = ["parameters"]
+    book = new_notebook(cells=[new_markdown_cell(f"# Title of {name}"), params,
+                               *[new_code_cell(s) for s in sources]])
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                   "language": "python"}
+    path = folder / f"{name}.ipynb"
+    nbformat.write(book, path)
+    return path
+
+
+def test_list_notebooks_selects_by_number_or_name(tmp_path):
+    for name in ("01_a", "02_b", "10_c"):
+        _write_notebook(tmp_path, name, "pass")
+    (tmp_path / "scratch.ipynb").write_text("{}")
+    assert [p.stem for p in nb.list_notebooks(tmp_path)] == ["01_a", "02_b", "10_c"]
+    assert [p.stem for p in nb.list_notebooks(tmp_path, "10,1")] == ["01_a", "10_c"]
+    assert [p.stem for p in nb.list_notebooks(tmp_path, ["02_b"])] == ["02_b"]
+    with pytest.raises(ValueError, match="no notebook matches '7'.*01_a, 02_b, 10_c"):
+        nb.list_notebooks(tmp_path, "7")
+
+
+def test_runner_injects_parameters_and_writes_the_index(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _write_notebook(folder, "01_ok",
+                    "from vts import figures, notebooks as nb\n"
+                    "ctx = nb.setup('01_ok', profile, models_dir, figures_dir, seed)\n"
+                    "figures.save_text(f'{ctx.profile} {ctx.seed} {ctx.settings.grid_size}', "
+                    "'params.txt', 'What the notebook received')")
+    runs = nb.run_notebooks("smoke", output_dir=tmp_path / "fig", models_dir=tmp_path / "m",
+                            build_dir=tmp_path / "build", seed=7, notebooks_dir=folder,
+                            progress=False)
+    assert [(r.name, r.artefacts) for r in runs] == [("01_ok", 1)]
+    assert (tmp_path / "fig" / "01_ok" / "params.txt").read_text() == "smoke 7 8"
+    assert (tmp_path / "build" / "notebooks" / "01_ok.ipynb").is_file()
+    index = (tmp_path / "fig" / "README.md").read_text()
+    assert "## Title of 01_ok" in index and "What the notebook received" in index
+    timings = json.loads((tmp_path / "build" / "notebooks" / "timings.json").read_text())
+    assert timings["profile"] == "smoke" and timings["notebooks"][0]["name"] == "01_ok"
+
+
+def test_runner_names_the_failing_notebook_and_cell(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _write_notebook(folder, "01_fine", "x = 1")
+    _write_notebook(folder, "02_broken", "y = 2", "raise RuntimeError('boom in cell')")
+    _write_notebook(folder, "03_never", "raise SystemExit('must not run')")
+    with pytest.raises(nb.NotebookError) as error:
+        nb.run_notebooks("smoke", output_dir=tmp_path / "fig", models_dir=tmp_path / "m",
+                         build_dir=tmp_path / "build", notebooks_dir=folder, progress=False)
+    message = str(error.value)
+    assert "notebook 02_broken failed in cell" in message
+    assert "RuntimeError: boom in cell" in message and "raise RuntimeError" in message
+    assert str(tmp_path / "build" / "notebooks" / "02_broken.ipynb") in message
+    assert not (tmp_path / "build" / "notebooks" / "03_never.ipynb").exists()
+    assert (tmp_path / "fig" / "README.md").is_file()   # the index is written anyway
+
+
+def test_main_reports_errors_without_traceback(tmp_path, capsys):
+    assert nb.main(["--profile", "smoke", "--only", "99", "--output-dir", str(tmp_path)]) == 1
+    assert "no notebook matches '99'" in capsys.readouterr().err
+
+
+def test_settings_are_defined_once_per_profile():
+    assert set(nb.PROFILE_SETTINGS) == {"smoke", "default", "paper"}
+    assert nb.get_settings("default").grid_size == 50
+    assert nb.get_settings("default").planes == (-0.75, -0.45, -0.15, 0.15, 0.45, 0.75)
+    assert nb.get_settings("smoke").grid_size < nb.get_settings("default").grid_size
+    with pytest.raises(KeyError, match="unknown profile 'huge'"):
+        nb.get_settings("huge")
+
+
+# --------------------------------------------------------------------------- helpers
+def _catalog(rows):
+    return pd.DataFrame(rows, columns=["note_id", "path", "instrument", "note", "pitch",
+                                       "dynamics", "attribution"])
+
+
+def test_pick_note_exact_and_nearest(capsys):
+    catalog = _catalog([
+        ("a", "a.mp3", "clarinet", "G4", 67, "ff", "P"), ("b", "b.mp3", "clarinet", "A4", 69, "p", "P"),
+        ("c", "c.mp3", "clarinet", "A4", 69, "f", "P"), ("d", "d.mp3", "oboe", "G#4", 68, "ff", "P")])
+    assert nb.pick_note(catalog, nb.NoteSpec("oboe", "G#4", "ff"))["note_id"] == "d"
+    assert capsys.readouterr().out == ""
+    # G#4 (68) is one semitone from both G4 and A4: G4 has the wanted dynamic (ff) -> a
+    assert nb.pick_note(catalog, nb.NoteSpec("clarinet", "G#4", "ff"))["note_id"] == "a"
+    assert "using the nearest available note, clarinet G4 ff" in capsys.readouterr().out
+    # A#4 (70): A4 is nearest; among A4 notes, f is nearer to ff than p -> c
+    assert nb.pick_note(catalog, nb.NoteSpec("clarinet", "A#4", "ff"))["note_id"] == "c"
+    with pytest.raises(LookupError, match="no piccolo note"):
+        nb.pick_note(catalog, nb.NoteSpec("piccolo", "E5"))
+
+
+def test_pick_pair_same_pitch_uses_a_shared_pitch():
+    catalog = _catalog([
+        ("a1", "", "flute", "C4", 60, "f", ""), ("a2", "", "flute", "E4", 64, "f", ""),
+        ("b1", "", "cello", "E4", 64, "f", ""), ("b2", "", "cello", "G4", 67, "f", "")])
+    a, b = nb.pick_pair(catalog, nb.NoteSpec("flute", "C4", "f"), nb.NoteSpec("cello", "C4", "f"),
+                        same_pitch=True, verbose=False)
+    assert (a["note_id"], b["note_id"]) == ("a2", "b1")
+    a, b = nb.pick_pair(catalog, nb.NoteSpec("flute", "C4", "f"), nb.NoteSpec("cello", "C4", "f"),
+                        same_pitch=False, verbose=False)
+    assert (a["note_id"], b["note_id"]) == ("a1", "b1")
+
+
+def test_slug_and_label():
+    row = pd.Series({"instrument": "clarinet", "note": "G#4", "dynamics": "ff"})
+    assert nb.note_label(row) == "clarinet G#4 ff"
+    assert nb.slug(nb.note_label(row)) == "clarinet-Gs4-ff"
+
+
+class _FakeSpace:
+    """Centroids on a line: flute 0, oboe 1, trumpet 4, cello 10 (latent dim 2)."""
+
+    def __init__(self):
+        self.centroids = pd.DataFrame({"z0": [0.0, 1.0, 4.0, 10.0], "z1": 0.0},
+                                      index=["flute", "oboe", "trumpet", "cello"])
+        self.instruments = ["cello", "flute", "oboe", "trumpet"]
+
+
+def test_family_distances_by_hand():
+    codes = np.array([[3.0, 0.0], [3.0, 0.0], [9.0, 0.0]])
+    table = nb.family_distances(_FakeSpace(), codes, ["bass-clarinet", "bass-clarinet",
+                                                      "double-bass"]).set_index("instrument")
+    # median distance between the 4 centroids: pairs 1,4,10,3,9,6 -> median 5.0
+    bc = table.loc["bass-clarinet"]
+    assert bc["nearest_instrument"] == "trumpet" and bc["nearest_distance"] == pytest.approx(1.0)
+    assert bc["nearest_distance_rel"] == pytest.approx(0.2)
+    assert bc["own_family_instrument"] == "oboe" and bc["own_family_distance"] == pytest.approx(2)
+    assert bc["own_family_rank"] == 2 and not bc["family_match"]
+    db = table.loc["double-bass"]
+    assert db["nearest_instrument"] == "cello" and db["family_match"]
+    assert db["own_family_rank"] == 1 and not db["seen_in_training"]
+
+
+def test_table1_with_paper_puts_paper_values_on_the_right_rows():
+    table = pd.DataFrame({"model": ["stft-vanilla", "stft-regularized"], "transform": "stft",
+                          "regularized": [False, True]})
+    both = nb.table1_with_paper(table)
+    assert both["paper_mse"].iloc[0] == pytest.approx(0.2412) and np.isnan(both["paper_mse"].iloc[1])
+    assert both["paper_kl"].tolist() == pytest.approx([834.15, 423.45])
+
+
+def test_paths_answer_verdicts():
+    same = pd.DataFrame({"pair": ["a → b"], "mean_db": [0.2], "max_db": [0.4], "endpoints_db": [10.0]})
+    assert "practically the same spectra" in nb.paths_answer(same)
+    assert "2.0 %" in nb.paths_answer(same)
+    apart = same.assign(mean_db=3.0)
+    assert "not flat" in nb.paths_answer(apart)
+
+
+def test_topology_summary_roughness():
+    ramp = np.broadcast_to(np.arange(5.0), (2, 5, 5))      # +1 per column, 0 per row
+    sweeps = {"m": {"X": {"centroid": ramp}}}
+    row = nb.topology_summary(sweeps).iloc[0]
+    # |diff| along rows 0 (20 pairs x2 planes), along columns 1 (20 x2): mean 0.5; range p01..p99
+    lo, hi = np.percentile(ramp, [1, 99])
+    assert row["roughness"] == pytest.approx(0.5 / (hi - lo))
+
+
+def test_traversal_positions():
+    np.testing.assert_allclose(nb.traversal_positions(3), [-0.9, 0.0, 0.9])
+    np.testing.assert_allclose(nb.traversal_positions(1), [0.0])
+
+
+def test_novel_notes_spread_and_skip_absent(capsys):
+    catalog = _catalog([(f"g{k}", "", "guitar", "", 40 + k, "", "") for k in range(7)])
+    notes = nb.novel_notes(catalog, ["guitar", "banjo"], 3)
+    assert notes["note_id"].tolist() == ["g0", "g3", "g6"]
+    assert "banjo: no note in the corpus" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, synthetic_root):
+    """Every notebook run once on the smoke profile in an isolated project layout."""
+    root = tmp_path_factory.mktemp("smoke-notebooks")
+    folders = {name: root / name.lower() for name in ("DATA", "FEATURES", "MODELS", "FIGURES",
+                                                      "BUILD")}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VTS_DATA", str(synthetic_root))
+        for name, folder in folders.items():
+            folder.mkdir()
+            mp.setenv(f"VTS_{name}_DIR", str(folder))
+        runs = nb.run_notebooks("smoke", only=list(OURS), output_dir=folders["FIGURES"],
+                                models_dir=folders["MODELS"], build_dir=folders["BUILD"],
+                                progress=False)
+        yield {"runs": runs, **folders}
+
+
+def _artefacts(figures_dir: Path) -> dict[str, dict]:
+    return figures.read_manifest(figures_dir)["artefacts"]
+
+
+@pytest.mark.slow
+def test_every_notebook_runs_and_registers_artefacts(smoke_run):
+    assert [r.name for r in smoke_run["runs"]] == list(OURS)
+    for run in smoke_run["runs"]:
+        assert run.artefacts > 0, run.name
+        executed = nbformat.read(run.output, as_version=4)
+        assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+
+
+@pytest.mark.slow
+def test_index_lists_every_artefact_and_files_are_real(smoke_run):
+    root = smoke_run["FIGURES"]
+    index = (root / "README.md").read_text()
+    artefacts = _artefacts(root)
+    for rel, entry in artefacts.items():
+        path = root / rel
+        assert path.is_file() and path.stat().st_size > 0, rel
+        assert f"[`{rel}`]({rel})" in index and entry["caption"] in index
+    for name in OURS:
+        assert f"notebooks/{name}.ipynb" in index
+
+
+@pytest.mark.slow
+def test_sounds_are_22050_hz_and_never_clip(smoke_run):
+    root = smoke_run["FIGURES"]
+    wavs = [rel for rel in _artefacts(root) if rel.endswith(".wav")]
+    assert len(wavs) >= 6 + 4 * 3 + 3
+    for rel in wavs:
+        audio, rate = sf.read(root / rel)
+        assert rate == 22050, rel
+        assert audio.ndim == 1 and 0 < np.max(np.abs(audio)) <= 1.0, rel
+
+
+@pytest.mark.slow
+def test_declared_artefacts_of_each_notebook(smoke_run):
+    root = smoke_run["FIGURES"]
+    names = set(_artefacts(root))
+    settings = nb.get_settings("smoke")
+    expected = [
+        "01_perceptual_spaces/study_mds.png", "01_perceptual_spaces/cooccurrence_all.png",
+        "01_perceptual_spaces/cooccurrence_top14.png",
+        "01_perceptual_spaces/figure2_timbre_space.png",
+        "01_perceptual_spaces/figure2_timbre_space.html",
+        "02_transforms/transforms_roundtrip.png",
+        *[f"02_transforms/reconstruction_{t}.wav" for t in config.TRANSFORMS],
+        "03_training/learning_curves.png", "03_training/training_summary.csv",
+        "04_latent_spaces/figure3_latent_spaces.png",
+        "04_latent_spaces/figure3_test_reconstructions.png",
+        *[f"04_latent_spaces/latent_space_{t}.html" for t in settings.transforms],
+        "05_generative_quality/table1.csv", "05_generative_quality/table1.md",
+        "05_generative_quality/table1_vs_paper.png",
+        "06_novel_instruments/novel_instruments.png", "06_novel_instruments/novel_instruments.html",
+        "06_novel_instruments/novel_family_distances.csv",
+        "07_interpolation_paths/linear_vs_spherical.csv",
+        "07_interpolation_paths/linear_vs_spherical_answer.md",
+        *[f"08_descriptor_topology/planes_{d}.png" for d in ("centroid", "flatness", "bandwidth",
+                                                             "loudness", "rolloff")],
+        "08_descriptor_topology/topology_roughness.csv",
+        "09_descriptor_synthesis/descriptor_synthesis.png",
+        "09_descriptor_synthesis/centroid_path.wav", "09_descriptor_synthesis/bandwidth_path.wav",
+        "11_perceptual_evaluation/perceptual_eval.csv",
+        "11_perceptual_evaluation/perceptual_eval.png",
+    ]
+    missing = [e for e in expected if e not in names]
+    assert not missing
+    # 07: per pair, 8-point spectra, three sounds, an animation, an HTML, a comparison
+    n_pairs = len(nb.INTERPOLATION_PAIRS)
+    for suffix, count in (("_spherical_spectra.png", 1), ("_spherical.gif", 1), ("_paths.html", 1),
+                          ("_linear.wav", 1), ("_spherical.wav", 1), ("_expressive.wav", 1)):
+        assert sum(n.startswith("07_") and n.endswith(suffix) for n in names) == n_pairs * count
+    # 08: 5 descriptors x 3 axes x 2 models traversals, 5 x 2 sliders
+    gifs = [n for n in names if n.startswith("08_") and n.endswith(".gif")]
+    assert len(gifs) == 30
+    assert sum(n.startswith("08_") and n.endswith(".html") for n in names) == 10
+    from PIL import Image
+
+    assert Image.open(root / gifs[0]).n_frames == settings.traversal_positions
+
+
+@pytest.mark.slow
+def test_smoke_results_make_sense(smoke_run):
+    root = smoke_run["FIGURES"]
+    # synthetic studies replace the nine: both toy studies are plotted
+    eval_table = pd.read_csv(root / "11_perceptual_evaluation" / "perceptual_eval.csv")
+    assert set(eval_table["study"]) == {"Toy2024", "Toy2025"}
+    assert set(eval_table.loc[eval_table["kind"] == "model", "model"]) == {
+        f"{t}-{k}" for t in nb.get_settings("smoke").transforms for k in ("vanilla", "regularized")}
+    # novel instruments of the synthetic corpus: bass clarinet and guitar (no contrabassoon)
+    novel = pd.read_csv(root / "06_novel_instruments" / "novel_family_distances.csv")
+    assert set(novel["instrument"]) == {"bass-clarinet", "guitar"}
+    assert set(novel["space"]) == {"vanilla", "regularized"}
+    # Algorithm 1: tables start at the origin with zero error, targets move the right way
+    centroid = pd.read_csv(root / "09_descriptor_synthesis" / "centroid_path.csv")
+    bandwidth = pd.read_csv(root / "09_descriptor_synthesis" / "bandwidth_path.csv")
+    assert centroid["error"].iloc[0] == 0 and len(centroid) == nb.get_settings("smoke").synthesis_steps + 1
+    assert centroid["target"].is_monotonic_decreasing and bandwidth["target"].is_monotonic_increasing
+    # path sounds last path_seconds
+    s = nb.get_settings("smoke")
+    wav = next(p for p in (root / "07_interpolation_paths").glob("*_linear.wav"))
+    assert sf.info(wav).frames == round(s.path_seconds * 22050)
+
+
+@pytest.mark.slow
+def test_a_notebook_is_deterministic_for_a_seed(smoke_run, tmp_path, monkeypatch, synthetic_root):
+    monkeypatch.setenv("VTS_DATA", str(synthetic_root))
+    for name in ("DATA", "FEATURES", "BUILD"):
+        monkeypatch.setenv(f"VTS_{name}_DIR", str(smoke_run[name]))
+    again = tmp_path / "figures"
+    nb.run_notebooks("smoke", only="09", output_dir=again, models_dir=smoke_run["MODELS"],
+                     build_dir=tmp_path / "build", progress=False)
+    first = smoke_run["FIGURES"] / "09_descriptor_synthesis"
+    for name in ("centroid_path.csv", "bandwidth_path.csv", "centroid_path.wav"):
+        assert (again / "09_descriptor_synthesis" / name).read_bytes() == (first / name).read_bytes()
+
+
+def test_synthetic_corpus_lacks_the_paper_origin_note():
+    # the smoke run relies on the fallback: Clarinet G#4 ff is not in the synthetic corpus
+    assert ("G#4", 68) not in synthetic.NOTES
