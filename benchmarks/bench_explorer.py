@@ -61,7 +61,7 @@ def _space(model: str | None):
     out = config.build_dir() / "bench-explorer" / "nsgt-erb-regularized"
     cfg = get_profile("default", stage1_epochs=1, stage2_epochs=1, iwae_samples=8,
                       profile="bench-standin")
-    print(f"no trained space; training a stand-in in {out}", flush=True)
+    print(f"no trained space; stand-in (trained unless current) in {out}", flush=True)
     return train_space(load_features("nsgt-erb"), None, cfg, out, True, progress=True), \
         "stand-in (2 epochs)"
 
@@ -129,7 +129,7 @@ def bench_quality(space, codes: np.ndarray, methods: dict) -> dict:
 
 def run(model: str | None, quick: bool) -> dict:
     from vts import transforms
-    from vts.widgets import FastRenderer, _RESPONSES, band_response
+    from vts.widgets import _RESPONSES, FastRenderer, band_response
 
     space, origin = _space(model)
     tr = space.transform

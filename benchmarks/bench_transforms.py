@@ -188,10 +188,12 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
     decoded = Parallel(n_jobs=n_jobs)(delayed(decode_chunk)(c) for c in chunks)
-    audio = np.concatenate([block for block, _ in decoded])
     ok = np.concatenate([flags for _, flags in decoded])
+    audio = np.concatenate([block for block, _ in decoded])
+    del decoded  # keep one copy of the decoded corpus in memory
     decode_seconds = time.perf_counter() - start
-    audio = audio[ok]
+    if not ok.all():
+        audio = audio[ok]
     print(f"decoded {audio.shape[0]} notes ({int((~ok).sum())} failed) in {decode_seconds:.1f} s "
           f"-> {audio.nbytes / 2**20:.0f} MB", flush=True)
 

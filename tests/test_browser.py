@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -86,13 +85,20 @@ def lab(tmp_path, space_dir):
                JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
                JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"))
-    log = open(tmp_path / "lab.log", "w")
+    # no "official Jupyter news?" toast over the screenshot
+    notification = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True)
+    (notification / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    log = open(tmp_path / "lab.log", "w")  # noqa: SIM115 - open while the server runs
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
-         "--ServerApp.port_retries=0", "--LabApp.expose_app_in_browser=True",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class="
-         "jupyterlab.handlers.announcements.NeverCheckForUpdate"],
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--ServerApp.port_retries=0", "--ServerApp.terminals_enabled=False",
+         *(["--allow-root"] if os.geteuid() == 0 else []),
+         "--LabApp.extension_manager=readonly", "--LabApp.expose_app_in_browser=True",
+         "--LabApp.news_url=",
+         "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate"],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -165,7 +171,7 @@ def test_slider_drag_redraws_the_spectrum(lab, tmp_path):
                 arg=before)
             after = page.evaluate(SPECTRUM_Y)
             page.wait_for_timeout(1500)              # let plotly finish drawing
-            page.screenshot(path=str(shot), full_page=True)
+            page.locator(".jp-Cell-outputArea").last.screenshot(path=str(shot))
         finally:
             context.close()
     assert len(after) == len(before) == 168

@@ -163,8 +163,8 @@ def test_path_animation_moves_the_dot():
 
 
 def test_plot_functions_build_the_expected_panels():
-    space = pd.DataFrame({"dim1": [0, 1, 0.5], "dim2": [0, 0, 1], "instrument": ["flute", "oboe", None]},
-                         index=["a", "b", "c"])
+    space = pd.DataFrame({"dim1": [0, 1, 0.5], "dim2": [0, 0, 1],
+                          "instrument": ["flute", "oboe", None]}, index=["a", "b", "c"])
     space.attrs.update(study="Toy", stress=0.1)
     assert len([a for a in figures.plot_study_spaces([space, space]).axes if a.get_visible()]) == 2
     counts = pd.DataFrame([[2, 1], [1, 1]], index=["flute", "oboe"], columns=["flute", "oboe"])
@@ -182,7 +182,8 @@ def test_slider_html_has_one_step_per_plane():
     values = {a: np.random.default_rng(0).random((3, 4, 4)) for a in "XYZ"}
     fig = figures.descriptor_slider_html(values, [-0.5, 0, 0.5], "flatness")
     assert len(fig.frames) == 9
-    assert [s["label"] for s in fig.layout.sliders[0].steps][:3] == ["X=-0.50", "X=+0.00", "X=+0.50"]
+    labels = [s["label"] for s in fig.layout.sliders[0].steps]
+    assert labels[:3] == ["X=-0.50", "X=+0.00", "X=+0.50"] and labels[-1] == "Z=+0.50"
 
 
 def test_path_html_animates_every_path():

@@ -15,7 +15,7 @@ from vts import config, figures
 from vts import notebooks as nb
 
 REPO_NOTEBOOKS = config.PROJECT_ROOT / "notebooks"
-#: Every notebook of the repository this module runs (10_explorer belongs to the widgets).
+#: The notebooks of this module's owner (10_explorer belongs to the widgets; it is run too).
 OURS = ("01_perceptual_spaces", "02_transforms", "03_training", "04_latent_spaces",
         "05_generative_quality", "06_novel_instruments", "07_interpolation_paths",
         "08_descriptor_topology", "09_descriptor_synthesis", "11_perceptual_evaluation")
@@ -119,8 +119,10 @@ def _catalog(rows):
 
 def test_pick_note_exact_and_nearest(capsys):
     catalog = _catalog([
-        ("a", "a.mp3", "clarinet", "G4", 67, "ff", "P"), ("b", "b.mp3", "clarinet", "A4", 69, "p", "P"),
-        ("c", "c.mp3", "clarinet", "A4", 69, "f", "P"), ("d", "d.mp3", "oboe", "G#4", 68, "ff", "P")])
+        ("a", "a.mp3", "clarinet", "G4", 67, "ff", "P"),
+        ("b", "b.mp3", "clarinet", "A4", 69, "p", "P"),
+        ("c", "c.mp3", "clarinet", "A4", 69, "f", "P"),
+        ("d", "d.mp3", "oboe", "G#4", 68, "ff", "P")])
     assert nb.pick_note(catalog, nb.NoteSpec("oboe", "G#4", "ff"))["note_id"] == "d"
     assert capsys.readouterr().out == ""
     # G#4 (68) is one semitone from both G4 and A4: G4 has the wanted dynamic (ff) -> a
@@ -178,12 +180,14 @@ def test_table1_with_paper_puts_paper_values_on_the_right_rows():
     table = pd.DataFrame({"model": ["stft-vanilla", "stft-regularized"], "transform": "stft",
                           "regularized": [False, True]})
     both = nb.table1_with_paper(table)
-    assert both["paper_mse"].iloc[0] == pytest.approx(0.2412) and np.isnan(both["paper_mse"].iloc[1])
+    assert both["paper_mse"].iloc[0] == pytest.approx(0.2412)
+    assert np.isnan(both["paper_mse"].iloc[1])
     assert both["paper_kl"].tolist() == pytest.approx([834.15, 423.45])
 
 
 def test_paths_answer_verdicts():
-    same = pd.DataFrame({"pair": ["a → b"], "mean_db": [0.2], "max_db": [0.4], "endpoints_db": [10.0]})
+    same = pd.DataFrame({"pair": ["a → b"], "mean_db": [0.2], "max_db": [0.4],
+                         "endpoints_db": [10.0]})
     assert "practically the same spectra" in nb.paths_answer(same)
     assert "2.0 %" in nb.paths_answer(same)
     apart = same.assign(mean_db=3.0)
@@ -214,7 +218,8 @@ def test_novel_notes_spread_and_skip_absent(capsys):
 # --------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory, synthetic_root):
-    """Every notebook run once on the smoke profile in an isolated project layout."""
+    """Every notebook of notebooks/ (ours and any other, e.g. 10_explorer) run once on the
+    smoke profile in an isolated project layout."""
     root = tmp_path_factory.mktemp("smoke-notebooks")
     folders = {name: root / name.lower() for name in ("DATA", "FEATURES", "MODELS", "FIGURES",
                                                       "BUILD")}
@@ -223,7 +228,7 @@ def smoke_run(tmp_path_factory, synthetic_root):
         for name, folder in folders.items():
             folder.mkdir()
             mp.setenv(f"VTS_{name}_DIR", str(folder))
-        runs = nb.run_notebooks("smoke", only=list(OURS), output_dir=folders["FIGURES"],
+        runs = nb.run_notebooks("smoke", output_dir=folders["FIGURES"],
                                 models_dir=folders["MODELS"], build_dir=folders["BUILD"],
                                 progress=False)
         yield {"runs": runs, **folders}
@@ -235,9 +240,10 @@ def _artefacts(figures_dir: Path) -> dict[str, dict]:
 
 @pytest.mark.slow
 def test_every_notebook_runs_and_registers_artefacts(smoke_run):
-    assert [r.name for r in smoke_run["runs"]] == list(OURS)
+    names = [r.name for r in smoke_run["runs"]]
+    assert set(OURS) <= set(names) and names == sorted(names)
     for run in smoke_run["runs"]:
-        assert run.artefacts > 0, run.name
+        assert run.artefacts > 0 or run.name not in OURS, run.name
         executed = nbformat.read(run.output, as_version=4)
         assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
 
@@ -327,8 +333,10 @@ def test_smoke_results_make_sense(smoke_run):
     # Algorithm 1: tables start at the origin with zero error, targets move the right way
     centroid = pd.read_csv(root / "09_descriptor_synthesis" / "centroid_path.csv")
     bandwidth = pd.read_csv(root / "09_descriptor_synthesis" / "bandwidth_path.csv")
-    assert centroid["error"].iloc[0] == 0 and len(centroid) == nb.get_settings("smoke").synthesis_steps + 1
-    assert centroid["target"].is_monotonic_decreasing and bandwidth["target"].is_monotonic_increasing
+    assert centroid["error"].iloc[0] == 0
+    assert len(centroid) == nb.get_settings("smoke").synthesis_steps + 1
+    assert centroid["target"].is_monotonic_decreasing
+    assert bandwidth["target"].is_monotonic_increasing
     # path sounds last path_seconds
     s = nb.get_settings("smoke")
     wav = next(p for p in (root / "07_interpolation_paths").glob("*_linear.wav"))
@@ -345,9 +353,16 @@ def test_a_notebook_is_deterministic_for_a_seed(smoke_run, tmp_path, monkeypatch
                      build_dir=tmp_path / "build", progress=False)
     first = smoke_run["FIGURES"] / "09_descriptor_synthesis"
     for name in ("centroid_path.csv", "bandwidth_path.csv", "centroid_path.wav"):
-        assert (again / "09_descriptor_synthesis" / name).read_bytes() == (first / name).read_bytes()
+        second = again / "09_descriptor_synthesis" / name
+        assert second.read_bytes() == (first / name).read_bytes(), name
 
 
 def test_synthetic_corpus_lacks_the_paper_origin_note():
     # the smoke run relies on the fallback: Clarinet G#4 ff is not in the synthetic corpus
     assert ("G#4", 68) not in synthetic.NOTES
+
+
+def test_unknown_kernel_is_a_clear_error(tmp_path):
+    path = _write_notebook(tmp_path, "01_x", "x = 1")
+    with pytest.raises(nb.NotebookError, match="no Jupyter kernel named 'no-such-kernel'"):
+        nb.run_notebook(path, tmp_path / "out.ipynb", {}, kernel_name="no-such-kernel")

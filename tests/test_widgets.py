@@ -17,8 +17,15 @@ import soundfile as sf
 from sklearn.decomposition import PCA
 
 from vts.transforms import get_transform
-from vts.widgets import (Explorer, FastRenderer, additive_synthesis, band_response,
-                         sinusoid_amplitudes, spectrum_distance, wav_bytes)
+from vts.widgets import (
+    Explorer,
+    FastRenderer,
+    additive_synthesis,
+    band_response,
+    sinusoid_amplitudes,
+    spectrum_distance,
+    wav_bytes,
+)
 
 SR = 22050
 

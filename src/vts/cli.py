@@ -232,7 +232,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         z_a, frames_a = _endpoint(space, args.start, expressive)
         z_b, frames_b = _endpoint(space, args.end, expressive)
         if expressive:
-            n_frames = int(tr.n_frames(max(1, int(round(seconds * rate)))))
+            n_frames = int(tr.n_frames(max(1, round(seconds * rate))))
             path = synthesis.expressive_path(frames_a, frames_b, n_frames, scale=args.scale)
         else:
             path = getattr(synthesis, f"{args.path}_path")(z_a, z_b, args.steps)
@@ -269,7 +269,7 @@ def space_info(space) -> dict:
         "regularized": space.regularized,
         "model": {k: model.get(k) for k in ("latent_dim", "hidden_units", "n_hidden_layers",
                                             "likelihood")},
-        "notes": {"total": int(len(space.latents)),
+        "notes": {"total": len(space.latents),
                   "train": int((space.latents["split"] == "train").sum()),
                   "test": int((space.latents["split"] == "test").sum())},
         "instruments": {str(k): int(v) for k, v in dict(train_counts).items()},
@@ -296,16 +296,16 @@ def _cmd_info(args: argparse.Namespace) -> int:
     t, m, tr, n = info["transform"], info["model"], info["training"], info["notes"]
     lines = [
         f"space        {info['name']} ({info['directory']})",
-        f"transform    {t['name']}: {t['n_bins']} bins, {t['fmin_hz']:.0f}-{t['fmax_hz']:.0f} Hz, "
-        f"hop {1e3 * t['hop_seconds']:.2f} ms",
+        (f"transform    {t['name']}: {t['n_bins']} bins, {t['fmin_hz']:.0f}-{t['fmax_hz']:.0f} Hz, "
+        f"hop {1e3 * t['hop_seconds']:.2f} ms"),
         f"kind         {'regularized' if info['regularized'] else 'vanilla'}",
-        f"model        latent {m['latent_dim']}, {m['n_hidden_layers']} x {m['hidden_units']} "
-        f"hidden units, {m['likelihood']} likelihood",
+        (f"model        latent {m['latent_dim']}, {m['n_hidden_layers']} x {m['hidden_units']} "
+        f"hidden units, {m['likelihood']} likelihood"),
         f"notes        {n['total']} ({n['train']} train / {n['test']} test)",
-        f"training     profile {tr['profile']}: {tr['stage1_epochs']} + {tr['stage2_epochs']} "
+        (f"training     profile {tr['profile']}: {tr['stage1_epochs']} + {tr['stage2_epochs']} "
         f"epochs, batch {tr['batch_size']}, lr {tr['lr']}, beta {tr['beta']}, alpha {tr['alpha']}, "
-        f"seed {tr['seed']}; {tr['train_seconds']} s on {tr['device']} ({tr['created']})",
-        f"PCA          explained variance "
+        f"seed {tr['seed']}; {tr['train_seconds']} s on {tr['device']} ({tr['created']})"),
+        "PCA          explained variance "
         + ", ".join(f"{v:.1%}" for v in info["pca_explained_variance"]),
         f"instruments  {len(info['instruments'])}: "
         + ", ".join(f"{k} ({v})" for k, v in info["instruments"].items()),

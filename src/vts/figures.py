@@ -174,7 +174,7 @@ def write_index(out_dir: str | os.PathLike, titles: Mapping[str, str] | None = N
         lines.append("")
     path = out_dir / INDEX
     with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines))
+        tmp.write_text("\n".join(lines).rstrip("\n") + "\n")
     return path
 
 
@@ -415,9 +415,9 @@ def _frequency_ticks(ax, frequencies: np.ndarray, axis: str = "y", n: int = 5) -
 def _scatter_labels(ax, coords: np.ndarray, labels: Sequence[str], *, size: float = 18,
                     three_d: bool = False, annotate: bool = True, alpha: float = 0.9,
                     marker: str = "o", edge: str | None = None) -> None:
-    labels = [str(l) for l in labels]
+    labels = [str(x) for x in labels]
     for name in sorted(set(labels)):
-        idx = [i for i, l in enumerate(labels) if l == name]
+        idx = [i for i, x in enumerate(labels) if x == name]
         pts = coords[idx]
         kw = dict(s=size, color=instrument_color(name), alpha=alpha, marker=marker, label=name,
                   edgecolors=edge or "none")
@@ -455,8 +455,8 @@ def plot_study_spaces(spaces: Sequence[pd.DataFrame], ncols: int = 3):
         labels = [i if isinstance(i, str) and i else f"({s})"
                   for i, s in zip(space["instrument"], space.index)]
         _scatter_labels(ax, coords, labels, size=22)
-        ax.set_title(f"{space.attrs.get('study', '?')}  (stress {space.attrs.get('stress', np.nan):.3f})",
-                     fontsize=9)
+        stress = space.attrs.get("stress", np.nan)
+        ax.set_title(f"{space.attrs.get('study', '?')}  (stress {stress:.3f})", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_aspect("equal", adjustable="datalim")
@@ -634,7 +634,7 @@ def latent_space_html(panels: Sequence[Mapping], title: str = ""):
                         subplot_titles=[p["title"] for p in panels])
     for j, panel in enumerate(panels, start=1):
         coords = np.asarray(panel["coords"])
-        labels = np.asarray([str(l) for l in panel["labels"]])
+        labels = np.asarray([str(x) for x in panel["labels"]])
         hover = np.asarray(panel.get("hover", labels))
         for name in sorted(set(labels)):
             m = labels == name
@@ -713,25 +713,37 @@ def plot_novel_instruments(views: Mapping[str, Mapping]):
         ``novel_centroids`` (DataFrames instrument x 3); ``novel_coords`` (m, 3)
         and ``novel_labels``.
     """
-    fig = new_figure(13, 4.0 * len(views))
+    fig = new_figure(14, 4.0 * len(views))
     columns = ("all points", "class centroids", "mixed")
     for i, (title, v) in enumerate(views.items()):
         for j, what in enumerate(columns):
             ax = fig.add_subplot(len(views), 3, 3 * i + j + 1, projection="3d")
             if what in ("all points", "mixed"):
-                _scatter_labels(ax, np.asarray(v["train_coords"]), v["train_labels"], size=4,
-                                three_d=True, annotate=False, alpha=0.25 if what == "mixed" else 0.5)
-                _scatter_labels(ax, np.asarray(v["novel_coords"]), v["novel_labels"], size=14,
+                _scatter_labels(ax, np.asarray(v["train_coords"]), v["train_labels"],
+                                size=9 if what == "all points" else 4, three_d=True,
+                                annotate=False, alpha=0.5 if what == "all points" else 0.2)
+                _scatter_labels(ax, np.asarray(v["novel_coords"]), v["novel_labels"], size=22,
                                 three_d=True, annotate=False, marker="^", edge="black")
             if what in ("class centroids", "mixed"):
                 for key, marker, size in (("train_centroids", "o", 50),
-                                          ("novel_centroids", "*", 140)):
+                                          ("novel_centroids", "*", 160)):
                     c = v[key]
                     if len(c):
                         _scatter_labels(ax, c.to_numpy(), list(c.index), size=size, three_d=True,
-                                        marker=marker, edge="black")
+                                        marker=marker, edge="black",
+                                        annotate=what == "class centroids")
             ax.set_title(f"{title}: {what}", fontsize=8)
             ax.tick_params(labelsize=5)
+    from matplotlib.lines import Line2D
+
+    names = sorted({str(x) for v in views.values()
+                    for x in list(v["train_labels"]) + list(v["novel_labels"])})
+    handles = [Line2D([], [], ls="", marker="o", color=instrument_color(n), label=n)
+               for n in names]
+    handles += [Line2D([], [], ls="", marker="^", color="grey", mec="black", label="novel note"),
+                Line2D([], [], ls="", marker="*", ms=10, color="grey", mec="black",
+                       label="novel centroid")]
+    fig.legend(handles=handles, loc="outside right center", fontsize=7)
     return fig
 
 
@@ -751,7 +763,7 @@ def novel_instruments_html(views: Mapping[str, Mapping]):
                 (v["novel_centroids"].to_numpy(), list(v["novel_centroids"].index), 10, "cross",
                  " centroid (novel)")):
             coords = np.asarray(coords)
-            labels = np.asarray([str(l) for l in labels])
+            labels = np.asarray([str(x) for x in labels])
             for name in sorted(set(labels)):
                 m = labels == name
                 fig.add_trace(go.Scatter3d(
@@ -881,7 +893,7 @@ def path_html(background: np.ndarray, background_labels: Sequence[str],
                         column_widths=[0.55, 0.45], subplot_titles=["latent space (PCA)",
                                                                     "decoded spectrum"])
     bg = np.asarray(background)
-    labels = np.asarray([str(l) for l in background_labels])
+    labels = np.asarray([str(x) for x in background_labels])
     for name in sorted(set(labels)):
         mk = labels == name
         fig.add_trace(go.Scatter3d(x=bg[mk, 0], y=bg[mk, 1], z=bg[mk, 2], mode="markers",
@@ -1055,7 +1067,7 @@ def descriptor_slider_html(values: Mapping[str, np.ndarray], positions: Sequence
     return fig
 
 
-# ============================================================================ 09 descriptor synthesis
+# ============================================================================ 09 synthesis
 def plot_descriptor_synthesis(results: Mapping[str, object], frequencies: np.ndarray,
                               units: Mapping[str, str] | None = None, title: str = ""):
     """Target vs achieved descriptor curves (with their error) and the decoded spectra.

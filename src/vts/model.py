@@ -42,12 +42,28 @@ reached exactly when every latent row equals the row-normalised target row
 ``D^T_ij / s_i`` -- i.e. (with sigma = 1/sqrt 2) when the squared latent
 distances are ``log(1 + ||T_i - T_j||^2) + c`` for any constant ``c``. A
 perfect fit therefore orders latent distances exactly as the perceptual
-ones (Spearman 1).
+ones (Spearman 1). Since every row of ``D^z`` sums to 1,
+
+    R = floor + sum_i KL(D^z_i || D^T_i / s_i)
+
+exactly: the paper's R and the "row-normalised target" variant differ by a
+constant (same gradient). ``R - floor`` (the *excess*, 0 when the spaces
+agree) is what :mod:`vts.space` also reports; its scale is the one to compare
+with the paper's Figure 3 values (e.g. 2.811 for the regularised NSGT space,
+below our floor of ~30 for 12 classes, so the paper cannot have reported the
+formula's raw value).
 """
 from __future__ import annotations
 
 import itertools
 import math
+import os
+
+# OpenMP threads that busy-wait make torch 10-30x slower when the cores are
+# shared with other processes (measured on the project's 2-core machine).
+# libgomp reads this when torch is first imported, so it only takes effect if
+# nothing imported torch before vts; an explicit setting is respected.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import NamedTuple

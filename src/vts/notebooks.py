@@ -32,7 +32,7 @@ import random
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -369,8 +369,8 @@ def attribution(rows) -> str:
 
 def note_label(row: pd.Series) -> str:
     """``clarinet G#4 ff`` for a catalogue row."""
-    return " ".join(str(x) for x in (row["instrument"], row.get("note", ""), row.get("dynamics", ""))
-                    if isinstance(x, str) and x)
+    parts = (row["instrument"], row.get("note", ""), row.get("dynamics", ""))
+    return " ".join(str(x) for x in parts if isinstance(x, str) and x)
 
 
 def slug(text: str) -> str:
@@ -542,7 +542,7 @@ def family_distances(space, codes: np.ndarray, labels: Sequence[str]) -> pd.Data
     scale = float(np.median(pair[np.triu_indices(len(c), 1)])) if len(c) > 1 else 1.0
     trained = set(space.instruments)
     rows = []
-    labels = np.asarray([str(l) for l in labels])
+    labels = np.asarray([str(x) for x in labels])
     for name in sorted(set(labels)):
         centre = np.asarray(codes)[labels == name].mean(axis=0)
         others = [i for i in cents.index if i != name]
@@ -661,7 +661,8 @@ def paths_answer(table: pd.DataFrame) -> str:
 AXES = ("X", "Y", "Z")
 
 
-def descriptor_sweeps(space, positions: Sequence[float], n: int) -> dict[str, dict[str, np.ndarray]]:
+def descriptor_sweeps(space, positions: Sequence[float], n: int
+                      ) -> dict[str, dict[str, np.ndarray]]:
     """Descriptor maps on planes at ``positions`` along each PCA axis.
 
     Returns ``{axis name: {descriptor: (len(positions), n, n)}}``
@@ -784,6 +785,7 @@ def run_notebook(path: str | os.PathLike, output: str | os.PathLike, parameters:
     The executed notebook (with the traceback, on failure) is written to ``output``.
     """
     import papermill as pm
+    from jupyter_client.kernelspec import NoSuchKernel
     from papermill.exceptions import PapermillExecutionError
 
     path, output = Path(path), Path(output)
@@ -800,6 +802,10 @@ def run_notebook(path: str | os.PathLike, output: str | os.PathLike, parameters:
             f"notebook {path.stem} failed in cell {error.cell_index} (execution count "
             f"{error.exec_count}): {error.ename}: {error.evalue}\n--- cell source ---\n{source}"
             f"\n--- executed notebook with the traceback: {output}") from None
+    except NoSuchKernel as error:
+        raise NotebookError(f"notebook {path.stem}: no Jupyter kernel named {kernel_name!r} "
+                            f"({error}); install ipykernel in this environment "
+                            f"({sys.executable} -m pip install ipykernel)") from None
     return output
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import importlib
 import io
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -121,7 +121,7 @@ def additive_synthesis(amplitudes, frequencies_hz, seconds: float,
         raise ValueError(f"amplitudes have {amps.shape[1]} bins, frequencies {freqs.shape[0]}")
     if seconds <= 0:
         raise ValueError(f"seconds must be > 0, got {seconds}")
-    n_samples = int(round(seconds * sample_rate))
+    n_samples = round(seconds * sample_rate)
     period = int(sample_rate)                       # 1 s: every integer-Hz sinusoid is periodic
     n_lines = period // 2 + 1
     # one random phase per 1-Hz line: bins on the same line add in power
@@ -342,7 +342,7 @@ def render_magnitude(magnitude, transform, seconds: float, reconstruction: str =
     if mag.ndim == 1:
         return np.asarray(tr.render_frame(mag, transform, seconds, n_iter=n_iter),
                           dtype=np.float32)
-    n_frames = max(2, int(round(seconds / float(transform.hop_seconds))))
+    n_frames = max(2, round(seconds / float(transform.hop_seconds)))
     pos = np.linspace(0.0, len(mag) - 1, n_frames)
     lo = np.minimum(np.floor(pos).astype(int), len(mag) - 1)
     hi = np.minimum(lo + 1, len(mag) - 1)
@@ -405,7 +405,7 @@ def path_audio_fast(space, path, seconds: float, renderer: FastRenderer | None =
     from . import synthesis
 
     renderer = renderer or FastRenderer(space.transform)
-    n_frames = max(2, int(round(seconds * frame_rate)) + 1)
+    n_frames = max(2, round(seconds * frame_rate) + 1)
     frames = synthesis.path_frames(path, n_frames)
     return renderer.render(space.decode_magnitude(frames.astype(np.float32)), seconds)
 
@@ -644,7 +644,7 @@ class Explorer:
             W.FloatSlider(value=0.0, min=-float(lim[i]), max=float(lim[i]),
                           step=float(lim[i]) / 200, description=f"PC{i + 1}",
                           continuous_update=self.continuous_update, readout_format=".2f",
-                          layout=W.Layout(width="95%"))
+                          layout=W.Layout(width="380px"))
             for i in range(self._n_pca)]
         zlim = np.maximum(3.0, 1.25 * np.abs(codes).max(axis=0)) if len(codes) else \
             np.full(len(self._z), 3.0)
@@ -652,7 +652,7 @@ class Explorer:
             W.FloatSlider(value=float(self._z[i]), min=-float(zlim[i]), max=float(zlim[i]),
                           step=float(zlim[i]) / 200, description=f"z{i}",
                           continuous_update=self.continuous_update, readout_format=".2f",
-                          layout=W.Layout(width="95%"))
+                          layout=W.Layout(width="380px"))
             for i in range(len(self._z))]
         for s in self._pca_sliders:
             s.observe(self._on_pca_slider, names="value")
@@ -669,16 +669,21 @@ class Explorer:
         self._slider_stack.selected_index = 0 if axes == "pca" else 1
 
         # instrument picker and path mode
+        narrow = {"layout": W.Layout(width="190px"), "style": {"description_width": "40px"}}
         self._picker = W.Dropdown(options=[("—", None)] + [(n, n) for n in self.instruments],
-                                  value=None, description="instrument")
+                                  value=None, description="instrument",
+                                  layout=W.Layout(width="380px"))
         self._picker.observe(self._on_pick, names="value")
         first = self.instruments[0] if self.instruments else None
         last = self.instruments[-1] if self.instruments else None
-        self._path_from = W.Dropdown(options=self.instruments, value=first, description="from")
-        self._path_to = W.Dropdown(options=self.instruments, value=last, description="to")
+        self._path_from = W.Dropdown(options=self.instruments, value=first, description="from",
+                                     **narrow)
+        self._path_to = W.Dropdown(options=self.instruments, value=last, description="to",
+                                   **narrow)
         self._path_kind = W.Dropdown(options=list(PATH_KINDS), value="spherical",
-                                     description="path")
-        self._path_button = W.Button(description="play path", icon="play")
+                                     description="path", **narrow)
+        self._path_button = W.Button(description="play path", icon="play",
+                                     layout=W.Layout(width="150px"))
         self._path_button.on_click(lambda _: self.play_path(self._path_from.value,
                                                             self._path_to.value,
                                                             self._path_kind.value))
@@ -689,26 +694,27 @@ class Explorer:
             pts = xyz[labels == name]
             traces.append(go.Scatter3d(
                 x=pts[:, 0], y=_col(pts, 1), z=_col(pts, 2), mode="markers", name=name,
-                marker=dict(size=2.5, color=_PALETTE[k % len(_PALETTE)], opacity=0.6),
+                marker={"size": 2.5, "color": _PALETTE[k % len(_PALETTE)], "opacity": 0.6},
                 hovertext=[name] * len(pts), hoverinfo="text"))
         traces.append(go.Scatter3d(x=[], y=[], z=[], mode="lines+markers", name="path",
-                                   line=dict(color="black", width=4), marker=dict(size=2)))
+                                   line={"color": "black", "width": 4}, marker={"size": 2}))
         traces.append(go.Scatter3d(x=[0.0], y=[0.0], z=[0.0], mode="markers", name="cursor",
-                                   marker=dict(size=8, color="black", symbol="diamond")))
+                                   marker={"size": 8, "color": "black", "symbol": "diamond"}))
         self._path_trace, self._cursor_trace = len(traces) - 2, len(traces) - 1
         self._scatter = go.FigureWidget(data=traces, layout=go.Layout(
             title="timbre space (PCA of the latent codes)", height=460,
-            margin=dict(l=0, r=0, t=40, b=0), legend=dict(itemsizing="constant"),
-            scene=dict(xaxis_title="PC1", yaxis_title="PC2", zaxis_title="PC3")))
+            margin={"l": 0, "r": 0, "t": 40, "b": 0},
+            legend={"itemsizing": "constant", "orientation": "h", "y": -0.05},
+            scene={"xaxis_title": "PC1", "yaxis_title": "PC2", "zaxis_title": "PC3"}))
 
         # decoded spectrum
         self._spectrum_fig = go.FigureWidget(
             data=[go.Scatter(x=self.frequencies, y=np.full(len(self.frequencies), FLOOR_DB),
-                             mode="lines", name="decoded", line=dict(color="#1f77b4"))],
+                             mode="lines", name="decoded", line={"color": "#1f77b4"})],
             layout=go.Layout(title="decoded spectrum", height=320,
-                             margin=dict(l=50, r=10, t=40, b=40),
-                             xaxis=dict(title="frequency (Hz)", type="log"),
-                             yaxis=dict(title="magnitude (dB)")))
+                             margin={"l": 50, "r": 10, "t": 40, "b": 40},
+                             xaxis={"title": "frequency (Hz)", "type": "log"},
+                             yaxis={"title": "magnitude (dB)"}))
 
         self._audio_widget = W.Audio(value=b"", format="wav", autoplay=self.autoplay,
                                      loop=False, controls=True)
@@ -717,9 +723,9 @@ class Explorer:
                            W.HBox([self._path_from, self._path_to]),
                            W.HBox([self._path_kind, self._path_button]),
                            self._audio_widget, self._status],
-                          layout=W.Layout(width="40%"))
+                          layout=W.Layout(width="400px", min_width="400px"))
         self._widget = W.VBox([W.HBox([controls, W.Box([self._scatter],
-                                                       layout=W.Layout(width="60%"))]),
+                                                       layout=W.Layout(flex="1 1 auto"))]),
                                self._spectrum_fig])
 
     def _sync_sliders(self, p) -> None:
@@ -775,8 +781,6 @@ def _at(p: np.ndarray, i: int) -> float:
 
 def _set_slider(slider, value: float) -> None:
     """Set a slider's value, widening its range first if needed (sliders clamp)."""
-    if value > slider.max:
-        slider.max = value
-    if value < slider.min:
-        slider.min = value
+    slider.max = max(slider.max, value)
+    slider.min = min(slider.min, value)
     slider.value = value
