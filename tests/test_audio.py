@@ -39,3 +39,18 @@ def test_write_wav_normalises_without_clipping_and_leaves_no_temp(tmp_path):
     back, sr = sf.read(out)
     assert sr == 22050 and np.max(np.abs(back)) == pytest.approx(0.95, abs=1e-3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.wav"]
+
+
+def test_atomic_outputs_are_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    from vts._io import write_json
+
+    old = os.umask(0o022)
+    try:
+        path = write_json(tmp_path / "x.json", {"a": 1})
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    assert mode & stat.S_IROTH, oct(mode)

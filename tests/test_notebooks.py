@@ -190,8 +190,8 @@ def test_paths_answer_verdicts():
                          "endpoints_db": [10.0]})
     assert "practically the same spectra" in nb.paths_answer(same)
     assert "2.0 %" in nb.paths_answer(same)
-    apart = same.assign(mean_db=3.0)
-    assert "not flat" in nb.paths_answer(apart)
+    assert "nearly flat" in nb.paths_answer(same.assign(mean_db=1.0))     # 10 %
+    assert "not flat" in nb.paths_answer(same.assign(mean_db=3.0))        # 30 %
 
 
 def test_topology_summary_roughness():
@@ -213,6 +213,8 @@ def test_novel_notes_spread_and_skip_absent(capsys):
     notes = nb.novel_notes(catalog, ["guitar", "banjo"], 3)
     assert notes["note_id"].tolist() == ["g0", "g3", "g6"]
     assert "banjo: no note in the corpus" in capsys.readouterr().out
+    with pytest.raises(LookupError, match="none of banjo, mandolin"):
+        nb.novel_notes(catalog, ["banjo", "mandolin"], 3)
 
 
 # --------------------------------------------------------------------------- end to end

@@ -3,7 +3,9 @@
 Notebooks only call the functions of this module to draw: matplotlib for static
 PNG figures (built on :class:`matplotlib.figure.Figure`, never through pyplot's
 global state, so that dozens of figures and animation frames leak nothing),
-plotly for interactive HTML, imageio for GIF / MP4 animations.
+plotly for interactive HTML, Pillow (imageio's GIF backend, called directly for
+its fast palette quantiser) for GIF and imageio-ffmpeg for MP4 animations.
+Animation frames are rendered by blitting: only the moving artists are redrawn.
 
 Artefacts and the index
 -----------------------
