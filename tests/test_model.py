@@ -9,9 +9,17 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from vts.model import (SIGMA, VAE, ModelConfig, beta_schedule, latent_kernel,
-                       perceptual_regularizer, regularizer_floor, regularizer_from_points,
-                       target_kernel)
+from vts.model import (
+    SIGMA,
+    VAE,
+    ModelConfig,
+    beta_schedule,
+    latent_kernel,
+    perceptual_regularizer,
+    regularizer_floor,
+    regularizer_from_points,
+    target_kernel,
+)
 
 
 # -- hand-written reference (plain numpy loops, straight from the paper's formulas) --
@@ -145,7 +153,7 @@ def test_gradient_descent_on_centroids_approaches_the_floor():
     t = torch.tensor(rng.normal(size=(6, 3)))
     z = torch.tensor(rng.normal(size=(6, 4)), requires_grad=True)
     opt = torch.optim.Adam([z], lr=0.05)
-    start = float(regularizer_from_points(z, t))
+    start = float(regularizer_from_points(z, t).detach())
     for _ in range(1500):
         opt.zero_grad()
         r = regularizer_from_points(z, t)
@@ -153,7 +161,7 @@ def test_gradient_descent_on_centroids_approaches_the_floor():
         opt.step()
     floor = regularizer_floor(t.numpy())
     assert start - floor > 0.05
-    assert float(r) - floor < 0.01 * (start - floor)
+    assert float(r.detach()) - floor < 0.01 * (start - floor)
 
 
 # -- the VAE -----------------------------------------------------------------------------

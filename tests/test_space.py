@@ -15,9 +15,18 @@ import torch
 import vts.space
 from vts import __version__
 from vts.model import VAE, ModelConfig
-from vts.space import (FORMAT_VERSION, PAPER_RESULTS, SPACE_FILES, SpaceError, TimbreSpace,
-                       centroid_correlations, class_regularizer, evaluate_space,
-                       linear_probe_accuracy, write_table1)
+from vts.space import (
+    FORMAT_VERSION,
+    PAPER_RESULTS,
+    SPACE_FILES,
+    SpaceError,
+    TimbreSpace,
+    centroid_correlations,
+    class_regularizer,
+    evaluate_space,
+    linear_probe_accuracy,
+    write_table1,
+)
 
 N_BINS, LATENT = 12, 4
 INSTRUMENTS = ("clarinet", "oboe", "flute", "cello", "banjo")
@@ -87,8 +96,8 @@ def make_space(directory, seed=0, n_per=10) -> TimbreSpace:
     torch.manual_seed(seed)
     model = VAE(ModelConfig(N_BINS, hidden_units=16, n_hidden_layers=2, latent_dim=LATENT))
     rng = np.random.default_rng(seed)
-    rows = [dict(note_id=f"{n}_{j}", instrument=n, perceptual_label=n if n in RATED else "",
-                 pitch=float(60 + j), dynamics="ff", split="test" if j < 2 else "train")
+    rows = [{"note_id": f"{n}_{j}", "instrument": n, "perceptual_label": n if n in RATED else "",
+                 "pitch": float(60 + j), "dynamics": "ff", "split": "test" if j < 2 else "train"}
             for n in INSTRUMENTS for j in range(n_per)]
     meta = pd.DataFrame(rows)
     z = rng.normal(size=(len(meta), LATENT)).astype(np.float32)
