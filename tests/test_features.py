@@ -216,3 +216,20 @@ def test_all_notes_failing_raises(tmp_path, catalog):
     only_bad = catalog[catalog.note_id.isin(["broken", "silent"])]
     with pytest.warns(UserWarning), pytest.raises(ValueError, match="no note could be analysed"):
         F.compute_features(only_bad, "stft", cache_dir=tmp_path, n_jobs=1, progress=False)
+
+
+def test_without_drops_instruments_and_changes_the_key():
+    import numpy as np
+    import pandas as pd
+
+    from vts.features import FeatureSet
+    from vts.transforms import Normalizer
+
+    catalog = pd.DataFrame({"note_id": ["a", "b", "c"], "instrument": ["oboe", "banjo", "oboe"]})
+    frames = np.arange(6, dtype=np.float32).reshape(3, 2)
+    fs = FeatureSet("stft", frames, catalog, Normalizer(1.0, 0.0, 1.0), np.array([1.0, 2.0]), "k")
+    kept = fs.without(["banjo", "guitar"])
+    assert list(kept.catalog.note_id) == ["a", "c"]
+    np.testing.assert_array_equal(kept.frames, [[0, 1], [4, 5]])
+    assert kept.key != "k" and fs.n_notes == 3
+    assert fs.without(["guitar"]) is fs

@@ -23,6 +23,8 @@ shards.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import logging
@@ -81,6 +83,21 @@ class FeatureSet:
     def magnitudes(self) -> np.ndarray:
         """Linear magnitude frames, float64, shape (n_notes, n_bins)."""
         return self.normalizer.inverse(self.frames)
+
+    def without(self, instruments) -> "FeatureSet":
+        """The same features minus the notes of ``instruments`` (a new cache key).
+
+        The normaliser is kept: it describes the whole corpus, so frames of
+        the removed notes can still be encoded with it.
+        """
+        drop = self.catalog["instrument"].isin(list(instruments)).to_numpy()
+        if not drop.any():
+            return self
+        removed = ",".join(sorted(set(self.catalog.loc[drop, "instrument"])))
+        digest = hashlib.sha1(removed.encode()).hexdigest()[:8]
+        return dataclasses.replace(
+            self, frames=self.frames[~drop], key=f"{self.key}-without-{digest}",
+            catalog=self.catalog.loc[~drop].reset_index(drop=True))
 
     @property
     def n_notes(self) -> int:

@@ -18,6 +18,12 @@ RATED_INSTRUMENTS = (
     "flute", "english-horn", "bassoon", "trombone", "piano", "violin",
 )
 
+#: Instruments of the corpus kept out of training altogether, so that they can
+#: be encoded as *novel* sounds (the paper does this with the piccolo). None of
+#: them has perceptual ratings.
+HELD_OUT_INSTRUMENTS = ("bass-clarinet", "contrabassoon", "double-bass", "guitar", "mandolin",
+                        "banjo")
+
 #: Instrument family of every canonical instrument the project knows, used to
 #: say how far a novel instrument lands from its family.
 FAMILIES = {

@@ -57,13 +57,7 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 
-# OpenMP threads that busy-wait make torch 10-30x slower when the cores are
-# shared with other processes (measured on the project's 2-core machine).
-# libgomp reads this when torch is first imported, so it only takes effect if
-# nothing imported torch before vts; an explicit setting is respected.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import NamedTuple

@@ -46,6 +46,7 @@ import pandas as pd
 
 from . import config
 from ._io import write_json
+from .instruments import HELD_OUT_INSTRUMENTS
 
 #: Folder of the notebooks of the repository.
 NOTEBOOKS_DIR = config.PROJECT_ROOT / "notebooks"
@@ -55,10 +56,8 @@ KERNEL_NAME = "python3"
 #: A notebook file name: two digits, underscore, name.
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[A-Za-z0-9_]+\.ipynb$")
 
-#: Instruments never trained on in the paper's sense (absent from the ratings),
-#: encoded by the novel-instrument notebook.
-NOVEL_INSTRUMENTS = ("bass-clarinet", "contrabassoon", "double-bass", "guitar", "mandolin",
-                     "banjo")
+#: Instruments never trained on, encoded by the novel-instrument notebook.
+NOVEL_INSTRUMENTS = HELD_OUT_INSTRUMENTS
 
 
 @dataclass(frozen=True)
@@ -272,16 +271,15 @@ def ensure_models(ctx: NotebookContext, transforms: Iterable[str] | None = None,
         Model name (``nsgt-erb-regularized``) -> :class:`vts.space.TimbreSpace`,
         vanilla before regularised, transforms in the order given.
     """
-    from .features import load_features
     from .space import TimbreSpace
-    from .train import get_profile, model_name, space_is_current, train_all
+    from .train import get_profile, model_name, space_is_current, train_all, training_features
 
     transforms = tuple(ctx.settings.transforms if transforms is None else transforms)
     config = get_profile(ctx.profile)
     # train_all's own skip test, done first: when every space is current the
     # perceptual target (an MDS) need not be recomputed just to skip them.
     current = all(space_is_current(ctx.models_dir / model_name(t, r),
-                                   load_features(t, progress=progress), config, r)
+                                   training_features(t, progress), config, r)
                   for t in transforms for r in (False, True))
     if not current:
         train_all(profile=ctx.profile, transforms=transforms, out_root=ctx.models_dir,

@@ -31,8 +31,6 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-# Before torch loads OpenMP: idle threads must not spin (see vts.model).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import pandas as pd

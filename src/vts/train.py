@@ -54,8 +54,6 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-# Before torch loads OpenMP: idle threads must not spin (see vts.model).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import pandas as pd
@@ -649,6 +647,19 @@ def model_name(transform: str, regularized: bool) -> str:
     return f"{transform}-{'regularized' if regularized else 'vanilla'}"
 
 
+def training_features(transform: str, progress: bool = True):
+    """The cached features of ``transform`` that spaces are trained on.
+
+    Every note of the catalogue except those of
+    :data:`vts.instruments.HELD_OUT_INSTRUMENTS`, which stay unseen so that
+    they can be placed in a trained space as novel instruments.
+    """
+    from .features import load_features
+    from .instruments import HELD_OUT_INSTRUMENTS
+
+    return load_features(transform, progress=progress).without(HELD_OUT_INSTRUMENTS)
+
+
 def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
               out_root: str | os.PathLike | None = None, progress: bool = True,
               **overrides) -> pd.DataFrame:
@@ -670,15 +681,13 @@ def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
     pandas.DataFrame
         The metrics table written by :func:`vts.space.write_table1`.
     """
-    from .features import load_features
-
     config = get_profile(profile, **overrides)
     transforms = tuple(cfg.TRANSFORMS if transforms is None else transforms)
     out_root = Path(out_root) if out_root is not None else cfg.models_dir()
     target = _load_target(config)
     dissimilarity = _space._perception_module().combined_dissimilarity()
     for name in transforms:
-        features = load_features(name)
+        features = training_features(name, progress)
         vanilla_dir = out_root / model_name(name, False)
         reg_dir = out_root / model_name(name, True)
         for regularized, directory in ((False, vanilla_dir), (True, reg_dir)):
