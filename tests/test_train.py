@@ -264,12 +264,12 @@ def test_train_all_twins_share_stage_one_and_write_table1(tmp_path, data, monkey
     features, target, dissimilarity = data
     calls = []
 
-    def load_features(transform, catalog=None):
+    def load_features(transform, catalog=None, progress=True):
         calls.append(transform)
         return dataclasses.replace(features, transform=transform)
 
-    monkeypatch.setitem(sys.modules, "vts.features",
-                        types.SimpleNamespace(load_features=load_features))
+    monkeypatch.setattr(sys.modules["vts.train"], "training_features",
+                        lambda transform, progress=True: load_features(transform))
     monkeypatch.setattr(vts.space, "_perception_module", lambda: types.SimpleNamespace(
         timbre_space=lambda n_components=3, seed=0: target,
         combined_dissimilarity=lambda: dissimilarity))
