@@ -42,3 +42,31 @@ def scratch_root(tmp_path, monkeypatch) -> Path:
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def space_dir(tmp_path_factory, synthetic_root) -> Path:
+    """A real space trained once per session with the ``smoke`` profile on the
+    synthetic corpus (nsgt-erb, regularised)."""
+    from vts.data import load_catalog
+    from vts.features import load_features
+    from vts.train import get_profile, train_space
+
+    base = tmp_path_factory.getbasetemp() / "smoke-space"
+    out = base / "models" / "nsgt-erb-regularized"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VTS_DATA", str(synthetic_root))
+        for name in ("DATA", "FEATURES", "MODELS", "FIGURES", "BUILD"):
+            (base / name.lower()).mkdir(parents=True, exist_ok=True)
+            mp.setenv(f"VTS_{name}_DIR", str(base / name.lower()))
+        features = load_features("nsgt-erb", load_catalog(progress=False), progress=False)
+        train_space(features, None, get_profile("smoke"), out, regularized=True, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def space(space_dir):
+    """The :class:`vts.space.TimbreSpace` of :func:`space_dir`."""
+    from vts.space import TimbreSpace
+
+    return TimbreSpace.load(space_dir)

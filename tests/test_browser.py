@@ -39,26 +39,6 @@ SPECTRUM_Y = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def space_dir(tmp_path_factory, synthetic_root):
-    """A real space trained with the ``smoke`` profile on the synthetic corpus (shared with
-    the other test modules through the session's base temp dir; trained once)."""
-    from vts.data import load_catalog
-    from vts.features import load_features
-    from vts.train import get_profile, train_space
-
-    base = tmp_path_factory.getbasetemp() / "smoke-space"
-    out = base / "models" / "nsgt-erb-regularized"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VTS_DATA", str(synthetic_root))
-        for name in ("DATA", "FEATURES", "MODELS", "FIGURES", "BUILD"):
-            (base / name.lower()).mkdir(parents=True, exist_ok=True)
-            mp.setenv(f"VTS_{name}_DIR", str(base / name.lower()))
-        features = load_features("nsgt-erb", load_catalog(progress=False), progress=False)
-        train_space(features, None, get_profile("smoke"), out, regularized=True, progress=False)
-    return out
-
-
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -35,33 +35,6 @@ def assert_clean_error(result: subprocess.CompletedProcess, command: str, *named
     return last
 
 
-@pytest.fixture(scope="module")
-def space_dir(tmp_path_factory, synthetic_root):
-    """A real space trained with the ``smoke`` profile on the synthetic corpus (shared with
-    the other test modules through the session's base temp dir; trained once)."""
-    from vts.data import load_catalog
-    from vts.features import load_features
-    from vts.train import get_profile, train_space
-
-    base = tmp_path_factory.getbasetemp() / "smoke-space"
-    out = base / "models" / "nsgt-erb-regularized"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VTS_DATA", str(synthetic_root))
-        for name in ("DATA", "FEATURES", "MODELS", "FIGURES", "BUILD"):
-            (base / name.lower()).mkdir(parents=True, exist_ok=True)
-            mp.setenv(f"VTS_{name}_DIR", str(base / name.lower()))
-        features = load_features("nsgt-erb", load_catalog(progress=False), progress=False)
-        train_space(features, None, get_profile("smoke"), out, regularized=True, progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def space(space_dir):
-    from vts.space import TimbreSpace
-
-    return TimbreSpace.load(space_dir)
-
-
 def steady_db(audio, transform):
     mag = transform.magnitude(audio)
     n = mag.shape[1]

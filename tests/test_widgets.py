@@ -31,36 +31,6 @@ SR = 22050
 
 
 # -- fixtures ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def space_dir(tmp_path_factory, synthetic_root):
-    """A real space trained with the ``smoke`` profile on the synthetic corpus.
-
-    The folder lives in the session's base temp dir, so every test module that
-    asks for it after the first gets the finished space (train_space skips a
-    complete, current space)."""
-    from vts.data import load_catalog
-    from vts.features import load_features
-    from vts.train import get_profile, train_space
-
-    base = tmp_path_factory.getbasetemp() / "smoke-space"
-    out = base / "models" / "nsgt-erb-regularized"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VTS_DATA", str(synthetic_root))
-        for name in ("DATA", "FEATURES", "MODELS", "FIGURES", "BUILD"):
-            (base / name.lower()).mkdir(parents=True, exist_ok=True)
-            mp.setenv(f"VTS_{name}_DIR", str(base / name.lower()))
-        features = load_features("nsgt-erb", load_catalog(progress=False), progress=False)
-        train_space(features, None, get_profile("smoke"), out, regularized=True, progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def space(space_dir):
-    from vts.space import TimbreSpace
-
-    return TimbreSpace.load(space_dir)
-
-
 class ResonanceSpace:
     """A stand-in space with a known decoder: a resonance at ``500 Hz * 2**z0`` whose
     height (dB above a -60 dB floor) is ``40 + 10 z1``; z2 does not change the sound."""
