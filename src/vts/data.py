@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -55,7 +54,7 @@ COLUMNS = [
     "dynamics", "dynamics_ordinal", "duration_s", "sample_rate", "attribution",
 ]
 #: Folders of a data root that hold something other than notes.
-_NOT_NOTES = {"timbre", "catalog.csv", "rejected.csv"}
+_NOT_NOTES = {"timbre"}
 
 
 class DataError(RuntimeError):
@@ -392,5 +391,4 @@ def main_data(download: str | None = None) -> int:
     path = write_catalog(catalog, rejected, root)
     print(summary(catalog, rejected))
     print(f"wrote {path}")
-    sys.stdout.flush()
     return 0
