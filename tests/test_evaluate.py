@@ -323,6 +323,26 @@ def test_evaluate_models_table(table):
     assert (good["spearman"].to_numpy() > bad["spearman"].to_numpy() + 0.3).all()
 
 
+def test_head_to_head_counts_independent_wins():
+    rows = []
+    for study, in_target, good, bad, mfcc in (("A", False, 0.5, 0.2, 0.6), ("B", False, 0.4, 0.1, 0.3),
+                                              ("C", False, 0.1, 0.3, 0.0), ("D", True, 0.9, 0.0, 0.0)):
+        for label, kind, value in (("good", "model", good), ("bad", "model", bad),
+                                   ("MFCC mean", "baseline", mfcc)):
+            rows.append({"study": study, "in_target": in_target, "label": label, "kind": kind,
+                         "representation": "mfcc" if kind == "baseline" else "latent",
+                         "spearman": value})
+    table = pd.DataFrame(rows)
+    h2h = ev.head_to_head(table, "good", ["bad", "MFCC mean"])
+    assert h2h["wins"].tolist() == [2, 2] and h2h["n_studies"].tolist() == [3, 3]
+    assert h2h["won"].tolist() == ["A, B", "B, C"]
+    assert h2h["mean_difference"].tolist() == pytest.approx([0.4 / 3, 0.1 / 3])
+    every = ev.head_to_head(table, "good", ["bad"], independent=False)
+    assert every["wins"].tolist() == [3] and every["n_studies"].tolist() == [4]
+    with pytest.raises(KeyError, match="nope"):
+        ev.head_to_head(table, "good", ["nope"])
+
+
 def test_evaluate_models_defaults_to_every_study(project):
     table = ev.evaluate_models(CentroidSpace(), progress=False, n_permutations=49,
                                baselines=("centroid",))

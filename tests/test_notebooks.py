@@ -13,6 +13,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 import synthetic
 from vts import config, figures
 from vts import notebooks as nb
+from vts.train import BANDED_TRANSFORMS
 
 REPO_NOTEBOOKS = config.PROJECT_ROOT / "notebooks"
 #: The notebooks of this module's owner (10_explorer belongs to the widgets; it is run too).
@@ -301,8 +302,8 @@ def test_declared_artefacts_of_each_notebook(smoke_run):
         "08_descriptor_topology/topology_roughness.csv",
         "09_descriptor_synthesis/descriptor_synthesis.png",
         "09_descriptor_synthesis/centroid_path.wav", "09_descriptor_synthesis/bandwidth_path.wav",
-        "11_perceptual_evaluation/perceptual_eval.csv",
-        "11_perceptual_evaluation/perceptual_eval.png",
+        "perceptual_eval.csv", "11_perceptual_evaluation/head_to_head.csv",
+        "perceptual_eval.png",
     ]
     missing = [e for e in expected if e not in names]
     assert not missing
@@ -324,10 +325,18 @@ def test_declared_artefacts_of_each_notebook(smoke_run):
 def test_smoke_results_make_sense(smoke_run):
     root = smoke_run["FIGURES"]
     # synthetic studies replace the nine: both toy studies are plotted
-    eval_table = pd.read_csv(root / "11_perceptual_evaluation" / "perceptual_eval.csv")
+    eval_table = pd.read_csv(root / "perceptual_eval.csv")
     assert set(eval_table["study"]) == {"Toy2024", "Toy2025"}
+    transforms = nb.get_settings("smoke").transforms
+    banded = {f"{t}-banded" for t in transforms if t in BANDED_TRANSFORMS}
+    assert banded, "the smoke notebooks should include a banded space"
     assert set(eval_table.loc[eval_table["kind"] == "model", "model"]) == {
-        f"{t}-{k}" for t in nb.get_settings("smoke").transforms for k in ("vanilla", "regularized")}
+        f"{t}-{k}" for t in transforms for k in ("vanilla", "regularized")} | banded
+    # head to head: every regularised space against its vanilla twin and MFCC
+    wins = pd.read_csv(root / "11_perceptual_evaluation" / "head_to_head.csv")
+    assert set(wins["model"]) == {f"{t}-regularized" for t in transforms} | banded
+    assert set(wins["rival"]) == {f"{t}-vanilla" for t in transforms} | {"MFCC mean"}
+    assert (wins["n_studies"] == 2).all() and wins["wins"].between(0, 2).all()
     # novel instruments of the synthetic corpus: bass clarinet and guitar (no contrabassoon)
     novel = pd.read_csv(root / "06_novel_instruments" / "novel_family_distances.csv")
     assert set(novel["instrument"]) == {"bass-clarinet", "guitar"}

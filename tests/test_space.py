@@ -21,6 +21,7 @@ from vts.space import (
     SPACE_FILES,
     SpaceError,
     TimbreSpace,
+    banded_centroid_correlations,
     centroid_correlations,
     class_regularizer,
     evaluate_space,
@@ -288,6 +289,38 @@ def test_centroid_correlations_hand_made():
     assert out["spearman"] == pytest.approx(1.0) and out["pearson"] == pytest.approx(1.0)
     inverted = centroid_correlations(codes, labels, dis.rdiv(1.0).replace(np.inf, 0.0))
     assert inverted["spearman"] == pytest.approx(-1.0)
+
+
+def test_banded_centroid_correlations_score_each_octave_apart():
+    names = ["a", "b", "c", "d", "e"]
+    x = np.array([0.0, 1.0, 3.0, 7.0, 15.0])            # perceptual positions (1-D)
+    dis = pd.DataFrame(np.abs(x[:, None] - x[None]), index=names, columns=names)
+    codes, labels, pitches = [], [], []
+    # octave of C4 (60..71): the codes follow the perceptual layout exactly
+    # octave of C5 (72..83): the same positions given to the classes in reverse
+    # order of spacing, so every close pair is now a far one
+    for band, pos in ((60, x), (72, x[::-1])):
+        for name, p in zip(names, pos):
+            for k in range(3):
+                codes.append([p, 0.0])
+                labels.append(name)
+                pitches.append(band + k)
+    # too few classes in C6 (dropped), an unrated and an unpitched note (ignored)
+    codes += [[50.0, 0], [50.0, 0], [50.0, 0], [9.0, 9], [9.0, 9]]
+    labels += ["a", "a", "a", "", "b"]
+    pitches += [84, 85, 86, 60, np.nan]
+    table = banded_centroid_correlations(np.array(codes), labels, pitches, dis)
+    assert table["band"].tolist() == [60, 72]
+    assert table["n_classes"].tolist() == [5, 5]
+    assert table["spearman"].iloc[0] == pytest.approx(1.0)
+    # C5: the layout x[::-1] -- e.g. a and b at 15 and 7 (distance 8, perceptually 1)
+    reversed_codes = dict(zip(names, x[::-1]))
+    pairs = [(i, j) for i in range(5) for j in range(i + 1, 5)]
+    latent = [abs(reversed_codes[names[i]] - reversed_codes[names[j]]) for i, j in pairs]
+    percept = [abs(x[i] - x[j]) for i, j in pairs]
+    from scipy.stats import spearmanr
+    assert table["spearman"].iloc[1] == pytest.approx(spearmanr(latent, percept).statistic)
+    assert table["spearman"].iloc[1] < 0.5
 
 
 def test_class_regulariser_and_probe():

@@ -655,6 +655,47 @@ def alignment_matrix(table: pd.DataFrame, value: str = "spearman") -> pd.DataFra
     return matrix.loc[[s for s, _ in _study_order(table)], _bar_labels(table)]
 
 
+def head_to_head(table: pd.DataFrame, model: str, rivals: Sequence[str],
+                 value: str = "spearman", independent: bool = True) -> pd.DataFrame:
+    """How often ``model`` agrees better with listeners than each rival.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`evaluate_models`.
+    model : str
+        Label of a model (its name, e.g. ``nsgt-erb-regularized``).
+    rivals : sequence of str
+        Labels of other models or baselines (e.g. ``nsgt-erb-vanilla``, ``MFCC mean``).
+    value : str
+        Column compared (higher is better).
+    independent : bool
+        Only the studies whose ratings did not feed the training target.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per rival: ``model``, ``rival``, ``n_studies``, ``wins`` (studies
+        where ``model`` is strictly higher), ``mean_difference`` (model - rival),
+        ``won`` (the studies won, comma-separated).
+    """
+    matrix = alignment_matrix(table, value)
+    if independent:
+        matrix = matrix.loc[[s for s, t in _study_order(table) if not t]]
+    for label in (model, *rivals):
+        if label not in matrix.columns:
+            raise KeyError(f"{label!r} is not in the table (labels: {', '.join(matrix.columns)})")
+    rows = []
+    for rival in rivals:
+        diff = (matrix[model] - matrix[rival]).dropna()
+        rows.append({"model": model, "rival": rival, "n_studies": int(len(diff)),
+                     "wins": int((diff > 0).sum()),
+                     "mean_difference": float(diff.mean()) if len(diff) else float("nan"),
+                     "won": ", ".join(diff.index[diff > 0])})
+    return pd.DataFrame(rows, columns=["model", "rival", "n_studies", "wins", "mean_difference",
+                                       "won"])
+
+
 def plot_alignment(table: pd.DataFrame, value: str = "spearman", alpha: float = 0.05):
     """Grouped bars of agreement with listeners, per study.
 

@@ -269,23 +269,22 @@ def ensure_models(ctx: NotebookContext, transforms: Iterable[str] | None = None,
     -------
     dict
         Model name (``nsgt-erb-regularized``) -> :class:`vts.space.TimbreSpace`,
-        vanilla before regularised, transforms in the order given.
+        in the order of :func:`vts.train.model_plan` (vanilla, regularized and,
+        for :data:`vts.train.BANDED_TRANSFORMS`, banded; transforms in the order given).
     """
     from .space import TimbreSpace
-    from .train import get_profile, model_name, space_is_current, train_all, training_features
+    from .train import get_profile, model_plan, space_is_current, train_all, training_features
 
     transforms = tuple(ctx.settings.transforms if transforms is None else transforms)
-    config = get_profile(ctx.profile)
+    plan = model_plan(transforms, get_profile(ctx.profile))
     # train_all's own skip test, done first: when every space is current the
     # perceptual target (an MDS) need not be recomputed just to skip them.
-    current = all(space_is_current(ctx.models_dir / model_name(t, r),
-                                   training_features(t, progress), config, r)
-                  for t in transforms for r in (False, True))
+    current = all(space_is_current(ctx.models_dir / name, training_features(t, progress), c, r)
+                  for name, t, r, c in plan)
     if not current:
         train_all(profile=ctx.profile, transforms=transforms, out_root=ctx.models_dir,
                   progress=progress)
-    return {model_name(t, r): TimbreSpace.load(ctx.models_dir / model_name(t, r))
-            for t in transforms for r in (False, True)}
+    return {name: TimbreSpace.load(ctx.models_dir / name) for name, *_ in plan}
 
 
 def training_summary(spaces: Mapping[str, object]) -> pd.DataFrame:
