@@ -354,10 +354,16 @@ def test_plot_and_write_evaluation(table, project):
     fig = ev.plot_alignment(table)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["Bright2024", "Grey1977"]
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["fake-centroid", "fake-random", "MFCC mean", "spectral centroid",
-                      "spectral frame (stft)"]
-    assert len(ax.patches) >= 2 * len(legend)
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert rows == ["fake-centroid", "fake-random", "MFCC mean", "spectral centroid",
+                    "spectral frame (stft)"]
+    # every cell is printed, with a star where the Mantel test rejects
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
+             for t in ax.texts if t.get_position()[1] >= 0}
+    good = table[(table["label"] == "fake-centroid") & (table["study"] == "Bright2024")].iloc[0]
+    expected = f"{good['spearman']:.2f}" + ("*" if good["mantel_p"] < 0.05 else "")
+    assert cells[(0, 0)] == expected
+    assert len(cells) == 5 * 2
     csv_path, png_path = ev.write_evaluation(table)
     assert csv_path.parent == project / "figures"
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -697,84 +697,65 @@ def head_to_head(table: pd.DataFrame, model: str, rivals: Sequence[str],
 
 
 def plot_alignment(table: pd.DataFrame, value: str = "spearman", alpha: float = 0.05):
-    """Grouped bars of agreement with listeners, per study.
+    """Heat map of agreement with listeners: representations x studies.
 
     Parameters
     ----------
     table : pandas.DataFrame
         Output of :func:`evaluate_models`.
     value : {"spearman", "pearson"}
-        Bar height.
+        Cell value (colour and printed number).
     alpha : float
-        Bars whose Mantel p-value is below ``alpha`` are outlined in black and
-        marked with ``*``.
+        Cells whose Mantel p-value is below ``alpha`` get a ``*``.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Studies on the x axis, independent ones on the left; those whose
-        ratings fed the regularisation target on a grey background on the
-        right, behind a dashed separator. Model bars in colour, baselines in
-        hatched greys.
+        Rows: the models (table order), then the baselines below a line.
+        Columns: the independent studies, then (right of a dashed line, under
+        their own heading) those whose ratings fed the regularisation target.
+        Diverging colours centred on 0.
     """
+    from matplotlib.colors import TwoSlopeNorm
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
 
     if table.empty:
         raise ValueError("plot_alignment: empty table")
-    heights = alignment_matrix(table, value)
-    pvalues = alignment_matrix(table, "mantel_p")
+    values = alignment_matrix(table, value).T            # labels x studies
+    pvalues = alignment_matrix(table, "mantel_p").T
     kinds = table.drop_duplicates("label").set_index("label")["kind"]
-    labels = list(heights.columns)
     studies = _study_order(table)
-    n_models = sum(kinds[l] == "model" for l in labels)
-    model_colors = [f"C{k % 10}" for k in range(n_models)]
-    greys = ["0.35", "0.55", "0.75", "0.85", "0.45", "0.65"]
-    hatches = ["//", "..", "xx", "\\\\", "--", "++"]
+    n_models = int(sum(kinds[l] == "model" for l in values.index))
+    n_independent = sum(not t for _, t in studies)
+    data = values.to_numpy(dtype=float)
+    bound = max(0.1, float(np.nanmax(np.abs(data), initial=0.0)))
 
-    width = 0.8 / max(1, len(labels))
-    fig = Figure(figsize=(max(7.0, 1.1 * len(studies) * max(1.0, len(labels) / 4) + 2.5), 4.8),
+    fig = Figure(figsize=(3.0 + 0.95 * len(studies), 1.4 + 0.32 * len(values)),
                  layout="constrained")
     ax = fig.add_subplot()
-    x = np.arange(len(studies))
-    handles = []
-    for k, label in enumerate(labels):
-        is_model = kinds[label] == "model"
-        style = ({"facecolor": model_colors[k]} if is_model else
-                 {"facecolor": greys[(k - n_models) % len(greys)],
-                  "hatch": hatches[(k - n_models) % len(hatches)]})
-        h = heights[label].to_numpy(dtype=float)
-        p = pvalues[label].to_numpy(dtype=float)
-        pos = x - 0.4 + width * (k + 0.5)
-        significant = np.isfinite(p) & (p < alpha)
-        ax.bar(pos, np.nan_to_num(h), width, edgecolor=np.where(significant, "black", "0.6"),
-               linewidth=np.where(significant, 1.0, 0.3), **style)
-        for xi, hi, si in zip(pos, h, significant):
-            if si and np.isfinite(hi):
-                ax.text(xi, hi + (0.01 if hi >= 0 else -0.05), "*", ha="center", va="bottom",
-                        fontsize=8)
-        handles.append(Patch(label=label, edgecolor="0.3", linewidth=0.3, **style))
-    n_independent = sum(not t for _, t in studies)
+    image = ax.imshow(np.ma.masked_invalid(data), cmap="RdBu_r", aspect="auto",
+                      norm=TwoSlopeNorm(0.0, -bound, bound))
+    for i in range(data.shape[0]):
+        for j in range(data.shape[1]):
+            v, p = data[i, j], pvalues.iat[i, j]
+            if not np.isfinite(v):
+                continue
+            star = "*" if np.isfinite(p) and p < alpha else ""
+            ax.text(j, i, f"{v:.2f}{star}", ha="center", va="center", fontsize=8,
+                    color="white" if abs(v) > 0.6 * bound else "black")
+    ax.set_xticks(range(len(studies)), [s for s, _ in studies], rotation=30, ha="right")
+    ax.set_yticks(range(len(values)), list(values.index))
+    if 0 < n_models < len(values):
+        ax.axhline(n_models - 0.5, color="black", linewidth=1.2)
     if 0 < n_independent < len(studies):
-        ax.axvline(n_independent - 0.5, color="0.3", linestyle="--", linewidth=1)
-    if n_independent < len(studies):
-        ax.axvspan(n_independent - 0.5, len(studies) - 0.5, color="0.92", zorder=0)
-    top = 1.01
-    if n_independent:
-        ax.text((n_independent - 1) / 2, top, "independent studies", ha="center", va="bottom",
-                fontsize=9, transform=ax.get_xaxis_transform())
-    if n_independent < len(studies):
-        ax.text((n_independent + len(studies) - 1) / 2, top, "ratings in the training target",
-                ha="center", va="bottom", fontsize=9, color="0.3",
-                transform=ax.get_xaxis_transform())
-    ax.axhline(0, color="black", linewidth=0.6)
-    ax.set_xticks(x, [s for s, _ in studies], rotation=30, ha="right")
-    ax.set_xlim(-0.6, len(studies) - 0.4)
-    ax.set_ylabel(f"{value.capitalize()} correlation with listeners")
-    ax.set_ylim(min(-0.2, float(np.nanmin(heights.to_numpy(dtype=float), initial=0)) - 0.1),
-                1.05)
-    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-              title=f"* Mantel p < {alpha:g}", title_fontsize=8, frameon=False)
+        ax.axvline(n_independent - 0.5, color="0.2", linestyle="--", linewidth=1.2)
+    for lo, hi, text in ((0, n_independent, "independent studies"),
+                         (n_independent, len(studies), "ratings in the training target")):
+        if hi > lo:
+            ax.text((lo + hi - 1) / 2, -0.6, text, ha="center", va="bottom", fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8,
+                 label=f"{value.capitalize()} correlation with listeners "
+                       f"(* Mantel p < {alpha:g})")
     return fig
 
 

@@ -510,7 +510,7 @@ def novel_view(space, notes: pd.DataFrame, magnitudes: np.ndarray, rng: np.rando
                max_points: int) -> dict:
     """PCA coordinates of a space's training codes, its centroids and the novel notes.
 
-    Keys as :func:`vts.figures.plot_novel_instruments` expects, plus ``novel_codes``
+    Keys as :func:`vts.plots.plot_novel_instruments` expects, plus ``novel_codes``
     (m, latent_dim) and ``novel_labels``.
     """
     train = space.latents[space.latents["split"] == "train"]

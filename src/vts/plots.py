@@ -1,0 +1,768 @@
+"""Every plot of the notebooks: matplotlib figures, plotly pages and animation frames.
+
+Static figures are built on :class:`matplotlib.figure.Figure` (never through
+pyplot's global state, so that dozens of figures and animation frames leak
+nothing); interactive ones are plotly figures; animations are lists of RGB
+frames rendered by blitting (only the moving artists are redrawn). Nothing here
+writes files: the notebooks pass what these functions return to the ``save*``
+functions of :mod:`vts.figures`, which write and index the artefacts.
+
+Sections follow the notebooks (01 perception ... 09 synthesis); the colours of
+instruments and families are the same in every figure.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .instruments import FAMILIES
+
+# ============================================================================ style
+def new_figure(width: float = 8.0, height: float = 5.0, **kwargs):
+    """A matplotlib Figure (no pyplot state) with an Agg canvas; size in inches."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout=kwargs.pop("layout", "constrained"), **kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _panel_grid(n: int, ncols: int, panel_width: float, panel_height: float):
+    """A figure of ``n`` panels in rows of at most ``ncols`` (sizes in inches per panel);
+    returns ``(fig, axes)``: the ``n`` axes, flat (unused grid cells are hidden)."""
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    fig = new_figure(panel_width * ncols, panel_height * nrows)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+_FAMILY_ORDER = ("woodwind", "brass", "bowed-string", "plucked-string", "keyboard", "percussion",
+                 "other")
+
+
+def instrument_color(instrument: str) -> str:
+    """A stable colour per instrument (same instrument, same colour in every figure)."""
+    from matplotlib import colormaps
+
+    names = list(FAMILIES)
+    cmap = colormaps["tab20"]
+    if instrument in names:
+        k = names.index(instrument)
+    else:
+        k = sum(map(ord, str(instrument)))
+    rgba = cmap(k % 20)
+    return "#%02x%02x%02x" % tuple(int(255 * c) for c in rgba[:3])
+
+
+def family_color(name: str) -> str:
+    from matplotlib import colormaps
+
+    k = _FAMILY_ORDER.index(name) if name in _FAMILY_ORDER else len(_FAMILY_ORDER) - 1
+    rgba = colormaps["Dark2"](k)
+    return "#%02x%02x%02x" % tuple(int(255 * c) for c in rgba[:3])
+
+
+def _db(magnitude, floor_db: float = 80.0) -> np.ndarray:
+    mag = np.asarray(magnitude, dtype=np.float64)
+    db = 20 * np.log10(np.maximum(mag, 1e-12))
+    return np.maximum(db, db.max() - floor_db)
+
+
+def _frequency_ticks(ax, frequencies: np.ndarray, axis: str = "y", n: int = 5) -> None:
+    """Label a bin-index axis with the bins' frequencies (Hz)."""
+    freqs = np.asarray(frequencies)
+    bins = np.unique(np.linspace(0, len(freqs) - 1, n).round().astype(int))
+    labels = [f"{freqs[b]:.0f}" for b in bins]
+    if axis == "y":
+        ax.set_yticks(bins, labels)
+        ax.set_ylabel("frequency (Hz)")
+    else:
+        ax.set_xticks(bins, labels)
+        ax.set_xlabel("frequency (Hz)")
+
+
+def _scatter_labels(ax, coords: np.ndarray, labels: Sequence[str], *, size: float = 18,
+                    three_d: bool = False, annotate: bool = True, alpha: float = 0.9,
+                    marker: str = "o", edge: str | None = None) -> None:
+    labels = [str(x) for x in labels]
+    for name in sorted(set(labels)):
+        idx = [i for i, x in enumerate(labels) if x == name]
+        pts = coords[idx]
+        kw = dict(s=size, color=instrument_color(name), alpha=alpha, marker=marker, label=name,
+                  edgecolors=edge or "none")
+        if three_d:
+            ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], **kw)
+        else:
+            ax.scatter(pts[:, 0], pts[:, 1], **kw)
+    if annotate:
+        for p, name in zip(coords, labels):
+            if three_d:
+                ax.text(p[0], p[1], p[2], name, fontsize=7)
+            else:
+                ax.annotate(name, p[:2], fontsize=7, xytext=(3, 3), textcoords="offset points")
+
+
+# ============================================================================ 01 perception
+def plot_study_spaces(spaces: Sequence[pd.DataFrame], ncols: int = 3):
+    """2-D MDS of each study: one panel per study, stimuli labelled by instrument.
+
+    Parameters
+    ----------
+    spaces : sequence of DataFrame
+        From :func:`vts.perception.study_mds`: columns ``dim1, dim2, instrument``,
+        ``attrs`` with ``study`` and ``stress``.
+    """
+    if not spaces:
+        raise ValueError("no study to plot")
+    fig, axes = _panel_grid(len(spaces), ncols, 3.6, 3.3)
+    for ax, space in zip(axes, spaces):
+        coords = space[["dim1", "dim2"]].to_numpy()
+        labels = [i if isinstance(i, str) and i else f"({s})"
+                  for i, s in zip(space["instrument"], space.index)]
+        _scatter_labels(ax, coords, labels, size=22)
+        stress = space.attrs.get("stress", np.nan)
+        ax.set_title(f"{space.attrs.get('study', '?')}  (stress {stress:.3f})", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_aspect("equal", adjustable="datalim")
+    return fig
+
+
+def plot_cooccurrence(counts: pd.DataFrame, title: str = "instrument co-occurrence"):
+    """Heat map of :func:`vts.perception.cooccurrence` (number of studies holding both)."""
+    values = counts.to_numpy()
+    n = len(counts)
+    size = max(4.0, 0.28 * n + 2)
+    fig = new_figure(size + 1, size)
+    ax = fig.subplots()
+    im = ax.imshow(values, cmap="viridis", vmin=0)
+    ax.set_xticks(range(n), counts.columns, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), counts.index, fontsize=7)
+    if n <= 24:
+        top = values.max() or 1
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(values[i, j]), ha="center", va="center", fontsize=6,
+                        color="white" if values[i, j] < 0.6 * top else "black")
+    fig.colorbar(im, ax=ax, shrink=0.7, label="studies")
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_timbre_space(space: pd.DataFrame, title: str = "combined timbre space"):
+    """Static 3-D view of an MDS timbre space (rows = instruments, columns dim1..dim3)."""
+    coords = space.filter(like="dim").to_numpy()
+    fig = new_figure(6.5, 5.5)
+    if coords.shape[1] >= 3:
+        ax = fig.add_subplot(projection="3d")
+        _scatter_labels(ax, coords[:, :3], list(space.index), size=40, three_d=True)
+        ax.set_zlabel("dim 3")
+    else:
+        ax = fig.add_subplot()
+        _scatter_labels(ax, coords, list(space.index), size=40)
+    ax.set_xlabel("dim 1")
+    ax.set_ylabel("dim 2")
+    stress = space.attrs.get("stress")
+    ax.set_title(title + (f" (stress {stress:.3f})" if stress is not None else ""), fontsize=10)
+    return fig
+
+
+def timbre_space_html(space: pd.DataFrame, title: str = "combined timbre space"):
+    """Interactive 3-D plotly view of an MDS timbre space."""
+    import plotly.graph_objects as go
+
+    coords = space.filter(like="dim").to_numpy()
+    if coords.shape[1] < 3:
+        coords = np.pad(coords, ((0, 0), (0, 3 - coords.shape[1])))
+    names = [str(n) for n in space.index]
+    fig = go.Figure(go.Scatter3d(
+        x=coords[:, 0], y=coords[:, 1], z=coords[:, 2], mode="markers+text", text=names,
+        marker=dict(size=7, color=[instrument_color(n) for n in names]),
+        hovertemplate="%{text}<extra></extra>"))
+    fig.update_layout(title=title, scene=dict(xaxis_title="dim 1", yaxis_title="dim 2",
+                                              zaxis_title="dim 3"),
+                      margin=dict(l=0, r=0, t=40, b=0))
+    return fig
+
+
+# ============================================================================ 02 transforms
+def plot_transform_roundtrips(results: Sequence[Mapping], floor_db: float = 70.0):
+    """Original vs Griffin-Lim-reconstructed magnitude of one note per transform.
+
+    Parameters
+    ----------
+    results : sequence of mappings
+        From :func:`vts.notebooks.transform_roundtrip`: ``name``, ``frequencies``
+        (Hz), ``hop_seconds``, ``magnitude`` and ``reconstruction_magnitude``
+        ``(n_bins, n_frames)``, ``spectral_convergence``.
+    """
+    fig = new_figure(9.5, 2.2 * len(results) + 0.5)
+    axes = fig.subplots(len(results), 2, squeeze=False)
+    for row, res in zip(axes, results):
+        for ax, key, label in ((row[0], "magnitude", "analysis"),
+                               (row[1], "reconstruction_magnitude", "Griffin-Lim reconstruction")):
+            mag = np.asarray(res[key])
+            seconds = mag.shape[1] * res["hop_seconds"]
+            ax.imshow(_db(mag, floor_db), origin="lower", aspect="auto", cmap="magma",
+                      extent=(0, seconds, -0.5, mag.shape[0] - 0.5), interpolation="nearest")
+            _frequency_ticks(ax, res["frequencies"])
+            ax.set_title(f"{res['name']}: {label}" + (
+                f" (spectral convergence {res['spectral_convergence']:.3f})"
+                if key != "magnitude" else f" ({mag.shape[0]} bins)"), fontsize=8)
+        row[0].set_xlabel("time (s)")
+        row[1].set_xlabel("time (s)")
+    return fig
+
+
+# ============================================================================ 03 training
+def plot_learning_curves(curves: Mapping[str, pd.DataFrame]):
+    """Training loss, test reconstruction error and test R(z, T) of every model.
+
+    Parameters
+    ----------
+    curves : mapping name -> DataFrame
+        ``curves.csv`` of each space (``epoch``, ``total``, ``test_mse``,
+        ``test_R``, ``stage``). Regularised models are solid, vanilla dashed;
+        a transform keeps its colour.
+    """
+    from matplotlib import colormaps
+
+    panels = (("total", "training loss (−ELBO + αR)"), ("test_mse", "test MSE (normalised)"),
+              ("test_R", "test R(z, T) (nats)"))
+    fig = new_figure(13, 4)
+    axes = fig.subplots(1, 3)
+    transforms = sorted({n.rsplit("-", 1)[0] for n in curves})
+    cmap = colormaps["tab10"]
+    for name, df in sorted(curves.items()):
+        transform, kind = name.rsplit("-", 1) if "-" in name else (name, "")
+        color = cmap(transforms.index(transform) % 10)
+        style = "-" if kind.startswith("reg") else "--"
+        for ax, (col, label) in zip(axes, panels):
+            if col in df and df[col].notna().any():
+                ax.plot(df["epoch"], df[col], style, color=color, label=name, lw=1.2)
+            ax.set_title(label, fontsize=9)
+            ax.set_xlabel("epoch")
+    for ax in axes:
+        if len(curves):
+            stage1 = [df.loc[df["stage"] == 1, "epoch"].max() for df in curves.values()
+                      if "stage" in df and (df["stage"] == 1).any()]
+            if stage1:
+                ax.axvline(max(stage1), color="grey", lw=0.8, ls=":")
+    axes[1].set_yscale("log")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=7)
+    return fig
+
+
+# ============================================================================ 04 latent spaces
+def plot_latent_spaces(grid: Sequence[Sequence[Mapping]], annotate: bool = False):
+    """3-D PCA scatter of latent codes, one row per transform, one column per variant.
+
+    Parameters
+    ----------
+    grid : rows of panels
+        Each panel: ``title``, ``coords`` (n, 3) PCA coordinates, ``labels`` (n
+        instrument names), optional ``centroids`` (DataFrame instrument x 3).
+    """
+    nrows = len(grid)
+    ncols = max(len(r) for r in grid)
+    fig = new_figure(4.2 * ncols, 3.6 * nrows)
+    for i, row in enumerate(grid):
+        for j, panel in enumerate(row):
+            ax = fig.add_subplot(nrows, ncols, i * ncols + j + 1, projection="3d")
+            coords = np.asarray(panel["coords"])
+            _scatter_labels(ax, coords, panel["labels"], size=6, three_d=True, annotate=annotate,
+                            alpha=0.6)
+            cents = panel.get("centroids")
+            if cents is not None and len(cents):
+                c = np.asarray(cents)
+                ax.scatter(c[:, 0], c[:, 1], c[:, 2], s=60, marker="*",
+                           c=[instrument_color(n) for n in cents.index], edgecolors="black")
+                for p, name in zip(c, cents.index):
+                    ax.text(p[0], p[1], p[2], name, fontsize=6)
+            ax.set_title(panel["title"], fontsize=8)
+            ax.tick_params(labelsize=6)
+    return fig
+
+
+def latent_space_html(panels: Sequence[Mapping], title: str = ""):
+    """Side-by-side interactive 3-D scatters (e.g. vanilla | regularised) of PCA codes.
+
+    Each panel: ``title``, ``coords`` (n, 3), ``labels``, optional ``hover`` (n strings).
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(panels), specs=[[{"type": "scene"}] * len(panels)],
+                        subplot_titles=[p["title"] for p in panels])
+    for j, panel in enumerate(panels, start=1):
+        coords = np.asarray(panel["coords"])
+        labels = np.asarray([str(x) for x in panel["labels"]])
+        hover = np.asarray(panel.get("hover", labels))
+        for name in sorted(set(labels)):
+            m = labels == name
+            fig.add_trace(go.Scatter3d(
+                x=coords[m, 0], y=coords[m, 1], z=coords[m, 2], mode="markers", name=name,
+                legendgroup=name, showlegend=j == 1, text=hover[m],
+                marker=dict(size=3, color=instrument_color(name)),
+                hovertemplate="%{text}<extra></extra>"), row=1, col=j)
+    fig.update_layout(title=title, margin=dict(l=0, r=0, t=50, b=0), height=550)
+    return fig
+
+
+def plot_reconstructions(items: Sequence[Mapping], ncols: int = 4):
+    """Test frames and their reconstruction through a space (normalised log-magnitude).
+
+    Each item: ``title``, ``frequencies`` (Hz), ``original`` and
+    ``reconstruction`` (n_bins,).
+    """
+    fig, axes = _panel_grid(len(items), ncols, 3.2, 2.4)
+    for ax, item in zip(axes, items):
+        freqs = np.asarray(item["frequencies"])
+        ax.plot(freqs, item["original"], color="black", lw=0.9, label="test frame")
+        ax.plot(freqs, item["reconstruction"], color="tab:red", lw=0.9, label="reconstruction")
+        ax.set_xscale("log")
+        ax.set_title(item["title"], fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes[0].legend(fontsize=6)
+    fig.supxlabel("frequency (Hz)", fontsize=8)
+    fig.supylabel("normalised log-magnitude", fontsize=8)
+    return fig
+
+
+# ============================================================================ 05 table 1
+def plot_table1(table: pd.DataFrame):
+    """Ours vs the paper: test MSE and log-likelihood (vanilla) and R(z, T) of every model.
+
+    ``table`` has one row per model with ``model``, ``transform``,
+    ``regularized``, ``test_mse``, ``test_loglik_per_bin``, ``kl_timbre`` and
+    the paper's ``paper_mse``, ``paper_kl`` (NaN where the paper gives none).
+    """
+    fig = new_figure(13, 4)
+    axes = fig.subplots(1, 3)
+    x = np.arange(len(table))
+    names = table["model"].astype(str).tolist()
+    w = 0.4
+    for ax, ours, paper, label, log in (
+            (axes[0], "test_mse", "paper_mse", "test MSE", False),
+            (axes[1], "test_loglik_per_bin", None, "test log p(x) per bin (nats)", False),
+            (axes[2], "kl_timbre", "paper_kl", "R(z, T) (nats, log scale)", True)):
+        ax.bar(x - (w / 2 if paper else 0), table[ours].astype(float), w, label="ours")
+        if paper:
+            ax.bar(x + w / 2, table[paper].astype(float), w, label="paper", color="grey")
+        ax.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
+        ax.set_title(label, fontsize=9)
+        if log:
+            ax.set_yscale("log")
+        if paper:
+            ax.legend(fontsize=7)
+    return fig
+
+
+# ============================================================================ 06 novel instruments
+def plot_novel_instruments(views: Mapping[str, Mapping]):
+    """Novel instruments in each space: all points, class centroids, both mixed (3-D PCA).
+
+    Parameters
+    ----------
+    views : mapping space title -> mapping
+        ``train_coords`` (n, 3) and ``train_labels``; ``train_centroids`` and
+        ``novel_centroids`` (DataFrames instrument x 3); ``novel_coords`` (m, 3)
+        and ``novel_labels``.
+    """
+    fig = new_figure(14, 4.0 * len(views))
+    columns = ("all points", "class centroids", "mixed")
+    for i, (title, v) in enumerate(views.items()):
+        for j, what in enumerate(columns):
+            ax = fig.add_subplot(len(views), 3, 3 * i + j + 1, projection="3d")
+            if what in ("all points", "mixed"):
+                _scatter_labels(ax, np.asarray(v["train_coords"]), v["train_labels"],
+                                size=9 if what == "all points" else 4, three_d=True,
+                                annotate=False, alpha=0.5 if what == "all points" else 0.2)
+                _scatter_labels(ax, np.asarray(v["novel_coords"]), v["novel_labels"], size=22,
+                                three_d=True, annotate=False, marker="^", edge="black")
+            if what in ("class centroids", "mixed"):
+                for key, marker, size in (("train_centroids", "o", 50),
+                                          ("novel_centroids", "*", 160)):
+                    c = v[key]
+                    if len(c):
+                        _scatter_labels(ax, c.to_numpy(), list(c.index), size=size, three_d=True,
+                                        marker=marker, edge="black",
+                                        annotate=what == "class centroids")
+            ax.set_title(f"{title}: {what}", fontsize=8)
+            ax.tick_params(labelsize=5)
+    from matplotlib.lines import Line2D
+
+    names = sorted({str(x) for v in views.values()
+                    for x in list(v["train_labels"]) + list(v["novel_labels"])})
+    handles = [Line2D([], [], ls="", marker="o", color=instrument_color(n), label=n)
+               for n in names]
+    handles += [Line2D([], [], ls="", marker="^", color="grey", mec="black", label="novel note"),
+                Line2D([], [], ls="", marker="*", ms=10, color="grey", mec="black",
+                       label="novel centroid")]
+    fig.legend(handles=handles, loc="outside right center", fontsize=7)
+    return fig
+
+
+def novel_instruments_html(views: Mapping[str, Mapping]):
+    """Interactive version of :func:`plot_novel_instruments` (mixed view, one scene per space)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(views), specs=[[{"type": "scene"}] * len(views)],
+                        subplot_titles=list(views))
+    for j, (title, v) in enumerate(views.items(), start=1):
+        for coords, labels, size, symbol, suffix in (
+                (v["train_coords"], v["train_labels"], 2, "circle", ""),
+                (v["novel_coords"], v["novel_labels"], 4, "diamond", " (novel)"),
+                (v["train_centroids"].to_numpy(), list(v["train_centroids"].index), 8, "circle",
+                 " centroid"),
+                (v["novel_centroids"].to_numpy(), list(v["novel_centroids"].index), 10, "cross",
+                 " centroid (novel)")):
+            coords = np.asarray(coords)
+            labels = np.asarray([str(x) for x in labels])
+            for name in sorted(set(labels)):
+                m = labels == name
+                fig.add_trace(go.Scatter3d(
+                    x=coords[m, 0], y=coords[m, 1], z=coords[m, 2], mode="markers",
+                    name=name + suffix, legendgroup=name + suffix, showlegend=j == 1,
+                    marker=dict(size=size, symbol=symbol, color=instrument_color(name)),
+                    hovertemplate=f"{name}{suffix}<extra></extra>"), row=1, col=j)
+    fig.update_layout(margin=dict(l=0, r=0, t=50, b=0), height=550)
+    return fig
+
+
+# ============================================================================ 07 paths
+def plot_path_spectra(spectra: np.ndarray, frequencies: np.ndarray, labels: Sequence[str],
+                      title: str = "", floor_db: float = 60.0):
+    """Decoded spectra along a path, one panel per point (the paper's 8-point figure).
+
+    spectra : (n_points, n_bins) linear magnitudes; labels : n_points strings.
+    """
+    spectra = np.asarray(spectra)
+    n = len(spectra)
+    fig = new_figure(1.6 * n + 0.5, 2.4)
+    axes = np.atleast_1d(fig.subplots(1, n, sharey=True, squeeze=False)).ravel()
+    top = _db(spectra).max()
+    for ax, spec, label in zip(axes, spectra, labels):
+        ax.fill_between(np.asarray(frequencies), top - floor_db,
+                        np.maximum(_db(spec, 200), top - floor_db), color="tab:blue", lw=0)
+        ax.set_xscale("log")
+        ax.set_title(label, fontsize=7)
+        ax.tick_params(labelsize=5)
+        ax.set_ylim(top - floor_db, top + 3)
+    axes[0].set_ylabel("dB", fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.supxlabel("frequency (Hz)", fontsize=7)
+    return fig
+
+
+def plot_path_comparison(spectra: Mapping[str, np.ndarray], frequencies: np.ndarray,
+                         distances: pd.DataFrame, title: str = ""):
+    """Spectrograms of several decoded paths (e.g. linear, spherical) and their distance.
+
+    spectra : name -> (n_steps, n_bins) linear magnitudes;
+    distances : DataFrame with ``step`` and one or more distance columns (dB).
+    """
+    n = len(spectra)
+    fig = new_figure(4 * (n + 1), 3.2)
+    axes = fig.subplots(1, n + 1)
+    for ax, (name, spec) in zip(axes, spectra.items()):
+        spec = np.asarray(spec)
+        ax.imshow(_db(spec.T, 70), origin="lower", aspect="auto", cmap="magma",
+                  interpolation="nearest")
+        _frequency_ticks(ax, frequencies)
+        ax.set_xlabel("path step")
+        ax.set_title(name, fontsize=9)
+    ax = axes[-1]
+    for col in distances.columns:
+        if col != "step":
+            ax.plot(distances["step"], distances[col], label=col, lw=1.2)
+    ax.set_xlabel("path step")
+    ax.set_ylabel("log-spectral distance (dB)")
+    ax.legend(fontsize=7)
+    ax.set_title("distance between the paths' spectra", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def path_animation_frames(background: np.ndarray, background_labels: Sequence[str],
+                          path: np.ndarray, spectra: np.ndarray, frequencies: np.ndarray,
+                          title: str = "", size: tuple[float, float] = (6.4, 2.7),
+                          dpi: int = 72) -> list[np.ndarray]:
+    """Frames of a point walking along a path (PCA dims 1-2) beside its decoded spectrum.
+
+    Parameters
+    ----------
+    background : (n, >=2) PCA coordinates of corpus codes (drawn once);
+    path : (m, >=2) PCA coordinates of the path; spectra : (m, n_bins) linear
+    magnitudes decoded at each path point.
+
+    Returns
+    -------
+    list of m RGB arrays.
+    """
+    path = np.asarray(path)
+    spectra = np.asarray(spectra)
+    fig = new_figure(*size, dpi=dpi, layout=None)
+    ax_space, ax_spec = fig.subplots(1, 2)
+    fig.subplots_adjust(left=0.03, right=0.97, bottom=0.17, top=0.88, wspace=0.25)
+    _scatter_labels(ax_space, np.asarray(background)[:, :2], background_labels, size=3,
+                    annotate=False, alpha=0.35)
+    ax_space.plot(path[:, 0], path[:, 1], color="black", lw=1)
+    dot, = ax_space.plot(path[:1, 0], path[:1, 1], "o", color="red", ms=7, animated=True)
+    ax_space.set_xticks([])
+    ax_space.set_yticks([])
+    ax_space.set_title(title, fontsize=8)
+    db = _db(spectra, 200)
+    top = db.max()
+    line, = ax_spec.plot(frequencies, db[0], color="tab:blue", lw=1, animated=True)
+    step = ax_spec.text(0.97, 0.95, "", transform=ax_spec.transAxes, ha="right", va="top",
+                        fontsize=7, animated=True)
+    ax_spec.set_xscale("log")
+    ax_spec.set_ylim(top - 70, top + 3)
+    ax_spec.set_xlabel("Hz", fontsize=7)
+    ax_spec.set_ylabel("dB", fontsize=7)
+    ax_spec.tick_params(labelsize=6)
+    def update(k):
+        dot.set_data(path[k:k + 1, 0], path[k:k + 1, 1])
+        line.set_ydata(db[k])
+        step.set_text(f"step {k + 1}/{len(path)}")
+
+    return _blit_frames(fig, (dot, line, step), update, len(path))
+
+
+def path_html(background: np.ndarray, background_labels: Sequence[str],
+              paths: Mapping[str, np.ndarray], spectra: Mapping[str, np.ndarray],
+              frequencies: np.ndarray, title: str = ""):
+    """Interactive paths: 3-D space with the paths, a slider moving along them, and the
+    decoded spectrum of the current step of each path.
+
+    paths : name -> (m, 3) PCA coordinates; spectra : name -> (m, n_bins) magnitudes
+    (every path has the same number of steps m).
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    names = list(paths)
+    m = len(next(iter(paths.values())))
+    fig = make_subplots(rows=1, cols=2, specs=[[{"type": "scene"}, {"type": "xy"}]],
+                        column_widths=[0.55, 0.45], subplot_titles=["latent space (PCA)",
+                                                                    "decoded spectrum"])
+    bg = np.asarray(background)
+    labels = np.asarray([str(x) for x in background_labels])
+    for name in sorted(set(labels)):
+        mk = labels == name
+        fig.add_trace(go.Scatter3d(x=bg[mk, 0], y=bg[mk, 1], z=bg[mk, 2], mode="markers",
+                                   name=name, marker=dict(size=2, color=instrument_color(name)),
+                                   opacity=0.5, hoverinfo="name"), row=1, col=1)
+    colors = ["black", "crimson", "royalblue", "darkorange"]
+    for k, name in enumerate(names):
+        p = np.asarray(paths[name])
+        fig.add_trace(go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="lines", name=name,
+                                   line=dict(color=colors[k % 4], width=4)), row=1, col=1)
+    first_dynamic = len(fig.data)
+    dbs = {name: _db(np.asarray(spectra[name]), 200) for name in names}
+    for k, name in enumerate(names):
+        p = np.asarray(paths[name])
+        fig.add_trace(go.Scatter3d(x=p[:1, 0], y=p[:1, 1], z=p[:1, 2], mode="markers",
+                                   name=f"{name} (step)", showlegend=False,
+                                   marker=dict(size=6, color=colors[k % 4])), row=1, col=1)
+        fig.add_trace(go.Scatter(x=np.asarray(frequencies), y=dbs[name][0], mode="lines",
+                                 name=f"{name} spectrum", line=dict(color=colors[k % 4])),
+                      row=1, col=2)
+    dynamic = list(range(first_dynamic, len(fig.data)))
+    frames = []
+    for s in range(m):
+        data = []
+        for name in names:
+            p = np.asarray(paths[name])
+            data += [go.Scatter3d(x=p[s:s + 1, 0], y=p[s:s + 1, 1], z=p[s:s + 1, 2]),
+                     go.Scatter(y=dbs[name][s])]
+        frames.append(go.Frame(data=data, traces=dynamic, name=str(s)))
+    fig.frames = frames
+    top = max(d.max() for d in dbs.values())
+    fig.update_xaxes(type="log", title="Hz", row=1, col=2)
+    fig.update_yaxes(range=[top - 70, top + 3], title="dB", row=1, col=2)
+    fig.update_layout(
+        title=title, height=520, margin=dict(l=0, r=0, t=60, b=0),
+        sliders=[dict(active=0, currentvalue=dict(prefix="step "), steps=[
+            dict(method="animate", label=str(s + 1),
+                 args=[[str(s)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
+                                      transition=dict(duration=0))]) for s in range(m)])])
+    return fig
+
+
+# ============================================================================ 08 descriptors
+def plot_descriptor_planes(rows: Sequence[Mapping], planes: Sequence[float], descriptor: str,
+                           unit: str = "", extent: float = 1.0):
+    """Descriptor maps on the planes of the PCA space: one row per (model, axis), one column
+    per plane; one colour scale for the whole figure.
+
+    Parameters
+    ----------
+    rows : sequence of mappings
+        ``title`` (e.g. the model), ``axis`` (``"X"``, ``"Y"`` or ``"Z"``: the axis
+        held fixed) and ``values`` ``(n_planes, n, n)`` as returned by
+        :func:`vts.synthesis.descriptor_topology` (rows of a map follow the first
+        free axis, columns the second).
+    planes : positions of the planes (scaled PCA units).
+    """
+    planes = list(planes)
+    width, height = 1.5 * len(planes) + 1.6, 1.5 * len(rows) + 0.7
+    fig = new_figure(width, height, layout=None)
+    axes = fig.subplots(len(rows), len(planes), squeeze=False)
+    fig.subplots_adjust(left=1.0 / width, right=1 - 0.9 / width, bottom=0.15 / height,
+                        top=1 - 0.55 / height, wspace=0.08, hspace=0.25)
+    allv = np.concatenate([np.asarray(r["values"], dtype=float).ravel() for r in rows])
+    finite = allv[np.isfinite(allv)]
+    lo, hi = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
+    im = None
+    for row_axes, row in zip(axes, rows):
+        free = [a for a in "XYZ" if a != row["axis"]]
+        for ax, plane, grid in zip(row_axes, planes, np.asarray(row["values"])):
+            im = ax.imshow(grid, origin="lower", extent=(-extent, extent, -extent, extent),
+                           cmap="viridis", vmin=lo, vmax=hi, interpolation="nearest")
+            ax.set_title(f"{row['axis']} = {plane:+.2f}", fontsize=7, pad=2)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row_axes[0].set_ylabel(f"{row['title']}\n{free[0]} ↑, {free[1]} →", fontsize=7)
+    cax = fig.add_axes((1 - 0.75 / width, 0.2, 0.15 / width, 0.6))
+    fig.colorbar(im, cax=cax, label=f"{descriptor} ({unit})" if unit else descriptor)
+    fig.suptitle(f"{descriptor} of the decoded spectra on planes of the PCA space "
+                 f"(free axes in [−{extent:g}, {extent:g}])", fontsize=9)
+    return fig
+
+
+def _blit_frames(fig, animated: Sequence, update, n: int) -> list[np.ndarray]:
+    """Render ``n`` frames redrawing only the ``animated`` artists over a cached background.
+
+    ``update(k)`` changes the artists for frame ``k``. Artists must have been
+    created with ``animated=True`` (so the background does not contain them).
+    """
+    canvas = fig.canvas
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+    frames = []
+    for k in range(n):
+        canvas.restore_region(background)
+        update(k)
+        for artist in animated:
+            if artist.axes is not None:
+                artist.axes.draw_artist(artist)
+            else:
+                fig.draw_artist(artist)
+        frames.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
+    return frames
+
+
+def descriptor_traversal_frames(values: np.ndarray, positions: Sequence[float], axis: str,
+                                descriptor: str, title: str = "", extent: float = 1.0,
+                                size: tuple[float, float] = (3.2, 2.8),
+                                dpi: int = 64) -> list[np.ndarray]:
+    """Frames of a plane sweeping the PCA space along ``axis`` (one frame per position).
+
+    values : (n_positions, n, n) descriptor maps (rows = first free axis); one
+    colour scale for all frames.
+    """
+    values = np.asarray(values)
+    finite = values[np.isfinite(values)]
+    lo, hi = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
+    fig = new_figure(*size, dpi=dpi, layout=None)
+    ax = fig.add_axes((0.16, 0.14, 0.6, 0.7))
+    cax = fig.add_axes((0.8, 0.14, 0.04, 0.7))
+    im = ax.imshow(values[0], origin="lower", extent=(-extent, extent, -extent, extent),
+                   cmap="viridis", vmin=lo, vmax=hi, interpolation="nearest", animated=True)
+    fig.colorbar(im, cax=cax)
+    cax.tick_params(labelsize=6)
+    free = [a for a in "XYZ" if a != axis]
+    ax.set_xlabel(free[1], fontsize=7)
+    ax.set_ylabel(free[0], fontsize=7)
+    ax.tick_params(labelsize=6)
+    fig.text(0.5, 0.97, f"{title}\n{descriptor}".strip(), ha="center", va="top", fontsize=7)
+    label = ax.text(0.03, 0.95, "", transform=ax.transAxes, fontsize=7, va="top",
+                    color="white", animated=True)
+
+    def update(k):
+        im.set_data(values[k])
+        label.set_text(f"{axis} = {positions[k]:+.2f}")
+
+    return _blit_frames(fig, (im, label), update, len(values))
+
+
+def descriptor_slider_html(values: Mapping[str, np.ndarray], positions: Sequence[float],
+                           descriptor: str, title: str = "", extent: float = 1.0):
+    """Interactive descriptor map with a slider over (axis, position) of the sweeping plane.
+
+    values : axis name ("X", "Y", "Z") -> (n_positions, n, n) maps.
+    """
+    import plotly.graph_objects as go
+
+    positions = list(positions)
+    allv = np.concatenate([np.asarray(v).ravel() for v in values.values()])
+    lo, hi = np.nanpercentile(allv, [1, 99])
+    steps, frames = [], []
+    first = None
+    for axis, v in values.items():
+        n = np.asarray(v).shape[-1]
+        ticks = np.linspace(-extent, extent, n)
+        for pos, grid in zip(positions, np.asarray(v)):
+            name = f"{axis}={pos:+.2f}"
+            frames.append(go.Frame(data=[go.Heatmap(z=grid, x=ticks, y=ticks)], name=name))
+            steps.append(dict(method="animate", label=name,
+                              args=[[name], dict(mode="immediate", frame=dict(duration=0,
+                                                                              redraw=True))]))
+            if first is None:
+                first = (grid, ticks)
+    fig = go.Figure(go.Heatmap(z=first[0], x=first[1], y=first[1], zmin=lo, zmax=hi,
+                               colorscale="Viridis", colorbar=dict(title=descriptor)),
+                    frames=frames)
+    fig.update_layout(title=title or descriptor, height=560, width=620,
+                      xaxis_title="second free axis (Z, or Y for Z-planes)",
+                      yaxis_title="first free axis (X, or Y for X-planes)",
+                      sliders=[dict(active=0, currentvalue=dict(prefix="plane "), steps=steps)])
+    return fig
+
+
+# ============================================================================ 09 synthesis
+def plot_descriptor_synthesis(results: Mapping[str, object], frequencies: np.ndarray,
+                              units: Mapping[str, str] | None = None, title: str = ""):
+    """Target vs achieved descriptor curves (with their error) and the decoded spectra.
+
+    Parameters
+    ----------
+    results : mapping name -> result of :func:`vts.synthesis.descriptor_synthesis`
+        Objects with ``descriptor``, ``targets`` and ``values`` (n_points,),
+        ``spectra`` (n_points, n_bins) linear magnitudes and ``rmse``.
+    frequencies : (n_bins,) Hz.
+    units : descriptor -> unit (e.g. :data:`vts.descriptors.UNITS`).
+    """
+    units = units or {}
+    fig = new_figure(11, 3.2 * len(results))
+    axes = fig.subplots(len(results), 2, squeeze=False)
+    for (ax_c, ax_s), (name, run) in zip(axes, results.items()):
+        target = np.asarray(run.targets, dtype=float)
+        achieved = np.asarray(run.values, dtype=float)
+        unit = units.get(run.descriptor, "")
+        steps = np.arange(len(target))
+        err = np.abs(achieved - target)
+        ax_c.plot(steps, target, "k--", label="target")
+        ax_c.plot(steps, achieved, "o-", color="tab:red", ms=3, label="achieved")
+        ax_c.fill_between(steps, target - err, target + err, color="tab:red", alpha=0.15,
+                          label="± |error|")
+        ax_c.set_title(f"{title} {name}: RMSE {run.rmse:.4g} {unit}".strip(), fontsize=8)
+        ax_c.set_xlabel("step")
+        ax_c.set_ylabel(f"{run.descriptor} ({unit})" if unit else run.descriptor, fontsize=8)
+        ax_c.legend(fontsize=7)
+        ax_s.imshow(_db(np.asarray(run.spectra).T, 70), origin="lower", aspect="auto",
+                    cmap="magma", interpolation="nearest")
+        _frequency_ticks(ax_s, frequencies)
+        ax_s.set_xlabel("step")
+        ax_s.set_title(f"decoded spectra along the {name} path", fontsize=8)
+    return fig
