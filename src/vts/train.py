@@ -89,9 +89,9 @@ from .space import (
 PAPER_LR = 1e-4
 PAPER_ALPHA = 0.1
 PAPER_EPOCHS_PER_STAGE = 10_000
-#: Version of the checkpoint layout (a checkpoint of another version is ignored).
 #: Pitch bands with fewer rated classes than this are left out of a banded R.
 MIN_CLASSES_PER_BAND = 3
+#: Version of the checkpoint layout (a checkpoint of another version is ignored).
 CHECKPOINT_VERSION = 1
 CHECKPOINT = "checkpoint.pt"
 STAGE1_CHECKPOINT = "stage1.pt"
@@ -136,8 +136,8 @@ class TrainConfig:
         the centroids of the classes playing in it as well as over all
         pitches, and the mean over these groups is used: the target layout
         must then hold *at each pitch*, not only for centroids averaged over
-        the instruments' ranges (without the all-pitch group the bands'
-        layouts drift apart: measured, Spearman of the all-pitch centroids
+        the instruments' ranges (measured without the all-pitch group, the
+        bands' layouts drift apart: Spearman of the all-pitch centroids
         0.47-0.54 instead of 0.84-0.87).
     test_fraction : float
         Share of each instrument's notes held out as test set.
@@ -743,14 +743,17 @@ def banded_config(config: TrainConfig) -> TrainConfig:
     The paper's R places the class centroids, each averaged over an
     instrument's whole range; within one octave the classes can still lie in
     any order. Measured on the default NSGT-ERB space: Spearman of the
-    all-pitch centroids 0.935, but 0.12-0.57 within single octaves. Listening
+    all-pitch centroids 0.93, but 0.26-0.32 on average within single octaves
+    (``spearman_octave``, 3 seeds). Listening
     tests compare sounds at one pitch, so this config also applies R within
     every octave (:func:`regulariser_groups`), drawing a quarter of the
     profile's notes per class in each band (at least 4; 32 when the profile
     uses minibatch centroids), so that a step encodes about as many notes as
-    before. Measured (3 seeds): within-octave Spearman 0.87-0.93, all-pitch
-    0.84-0.87, test MSE within 4 % of the paper's R. It does not, however,
-    make the space agree better with listeners on new sounds (notebook 11).
+    before. Measured (3 seeds): within-octave Spearman 0.88-0.90, all-pitch
+    0.84-0.87, held-out well-sampled centroids 0.65-0.77 (paper's R:
+    0.53-0.69), test MSE within 4 % of the paper's R. It does not, however,
+    make the space agree better with listeners on new sounds (notebook 11,
+    ``make seeds``).
     """
     per_band = max(4, config.reg_notes_per_class // 4) if config.reg_notes_per_class > 0 else 32
     return dataclasses.replace(config, reg_band_semitones=BAND_SEMITONES,
