@@ -341,6 +341,17 @@ def test_head_to_head_counts_independent_wins():
     assert every["wins"].tolist() == [3] and every["n_studies"].tolist() == [4]
     with pytest.raises(KeyError, match="nope"):
         ev.head_to_head(table, "good", ["nope"])
+    # versus_vanilla finds the vanilla twin by transform: "good" is the regularised
+    # space of "bad"; a regularised model without a twin meets the baselines only
+    table["transform"] = "stft"
+    table["regularized"] = table["label"] == "good"
+    lone = table[table["label"] == "good"].assign(label="lone", transform="dct")
+    table = pd.concat([table, lone], ignore_index=True)
+    versus = ev.versus_vanilla(table)
+    assert versus[["model", "rival", "wins"]].values.tolist() == [
+        ["good", "bad", 2], ["good", "MFCC mean", 2], ["lone", "MFCC mean", 2]]
+    assert list(ev.versus_vanilla(table[~table["regularized"]]).columns) == \
+        ev.HEAD_TO_HEAD_COLUMNS
 
 
 def test_evaluate_models_defaults_to_every_study(project):

@@ -10,7 +10,7 @@ writes, under ``<build>/seeds/``:
 * ``summary.md``: per study, the mean and standard deviation over seeds of each
   space's Spearman correlation with the listeners, and, per seed, the
   independent studies each regularised space wins against its vanilla twin and
-  against MFCC (``vts.evaluate.head_to_head``).
+  against MFCC (``vts.evaluate.versus_vanilla``).
 
 Usage::
 
@@ -47,11 +47,7 @@ def main(argv=None) -> int:
         table = evaluate.evaluate_models([root / name for name, *_ in plan], progress=True,
                                          n_permutations=args.permutations, seed=seed)
         tables.append(table.assign(seed=seed))
-        for name, _, regularized, _ in plan:
-            if regularized:
-                twin = name.rsplit("-", 1)[0] + "-vanilla"
-                wins.append(evaluate.head_to_head(table, name, [twin, "MFCC mean"])
-                            .assign(seed=seed))
+        wins.append(evaluate.versus_vanilla(table, baselines=["MFCC mean"]).assign(seed=seed))
     table = pd.concat(tables, ignore_index=True)
     wins = pd.concat(wins, ignore_index=True)
     rows = table.drop_duplicates(["seed", "study", "label"])

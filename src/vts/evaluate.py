@@ -655,6 +655,9 @@ def alignment_matrix(table: pd.DataFrame, value: str = "spearman") -> pd.DataFra
     return matrix.loc[[s for s, _ in _study_order(table)], _bar_labels(table)]
 
 
+HEAD_TO_HEAD_COLUMNS = ["model", "rival", "n_studies", "wins", "mean_difference", "won"]
+
+
 def head_to_head(table: pd.DataFrame, model: str, rivals: Sequence[str],
                  value: str = "spearman", independent: bool = True) -> pd.DataFrame:
     """How often ``model`` agrees better with listeners than each rival.
@@ -692,8 +695,30 @@ def head_to_head(table: pd.DataFrame, model: str, rivals: Sequence[str],
                      "wins": int((diff > 0).sum()),
                      "mean_difference": float(diff.mean()) if len(diff) else float("nan"),
                      "won": ", ".join(diff.index[diff > 0])})
-    return pd.DataFrame(rows, columns=["model", "rival", "n_studies", "wins", "mean_difference",
-                                       "won"])
+    return pd.DataFrame(rows, columns=HEAD_TO_HEAD_COLUMNS)
+
+
+def versus_vanilla(table: pd.DataFrame, baselines: Sequence[str] = ("MFCC mean",),
+                   value: str = "spearman") -> pd.DataFrame:
+    """:func:`head_to_head` of every regularised model against its vanilla twin
+    (same transform) and ``baselines``, on the independent studies.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of :func:`head_to_head` for each regularised model of the table,
+        in table order; a model without a vanilla twin in the table is compared
+        with the baselines only.
+    """
+    models = table[table["kind"] == "model"].drop_duplicates("label")
+    vanilla = dict(zip(models.loc[~models["regularized"].astype(bool), "transform"],
+                       models.loc[~models["regularized"].astype(bool), "label"]))
+    parts = [head_to_head(table, row.label,
+                          ([vanilla[row.transform]] if row.transform in vanilla else [])
+                          + list(baselines), value)
+             for row in models[models["regularized"].astype(bool)].itertuples()]
+    return pd.concat(parts, ignore_index=True) if parts else \
+        pd.DataFrame(columns=HEAD_TO_HEAD_COLUMNS)
 
 
 def plot_alignment(table: pd.DataFrame, value: str = "spearman", alpha: float = 0.05):

@@ -279,7 +279,8 @@ def ensure_models(ctx: NotebookContext, transforms: Iterable[str] | None = None,
     plan = model_plan(transforms, get_profile(ctx.profile))
     # train_all's own skip test, done first: when every space is current the
     # perceptual target (an MDS) need not be recomputed just to skip them.
-    current = all(space_is_current(ctx.models_dir / name, training_features(t, progress), c, r)
+    features = {t: training_features(t, progress) for t in transforms}
+    current = all(space_is_current(ctx.models_dir / name, features[t], c, r)
                   for name, t, r, c in plan)
     if not current:
         train_all(profile=ctx.profile, transforms=transforms, out_root=ctx.models_dir,
