@@ -104,3 +104,17 @@ def test_summary_counts_per_instrument_and_source():
                             "perceptual_label": ["oboe", "oboe", "piano"]})
     text = data.summary(catalog, pd.DataFrame({"path": ["x.wav"], "reason": ["empty"]}))
     assert "3 notes, 2 instruments" in text and "rejected: 1 file(s)" in text and "x.wav: empty" in text
+
+
+def test_catalogue_columns_labels_pitches_and_bands():
+    catalog = pd.DataFrame({"perceptual_label": ["oboe", None, ""],
+                            "pitch": [60, "?", 71.0]})
+    assert data.note_labels(catalog).tolist() == ["oboe", "", ""]
+    pitches = data.note_pitches(catalog)
+    assert pitches[0] == 60 and np.isnan(pitches[1]) and pitches[2] == 71
+    bare = pd.DataFrame({"instrument": ["oboe", "flute"]})
+    assert data.note_labels(bare).tolist() == ["", ""]
+    assert np.isnan(data.note_pitches(bare)).all()
+    # bands: floor(pitch / width), -1 where the pitch is unknown
+    assert data.pitch_bands([59, 60, 71.5, 72, np.nan, 5], 12).tolist() == [4, 5, 5, 6, -1, 0]
+    assert data.pitch_bands([60, 63, 66], 3).tolist() == [20, 21, 22]

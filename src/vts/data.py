@@ -208,6 +208,30 @@ _LAYOUTS: dict[str, Callable[[Path], Listing]] = {
 
 
 # --------------------------------------------------------------------------- root
+# -- columns of a catalogue ------------------------------------------------------
+def note_labels(catalog: pd.DataFrame) -> np.ndarray:
+    """Perceptual label of every note (``''`` for unrated notes or no such column)."""
+    if "perceptual_label" not in catalog:
+        return np.full(len(catalog), "", dtype=object).astype(str)
+    return catalog["perceptual_label"].fillna("").astype(str).to_numpy()
+
+
+def note_pitches(catalog: pd.DataFrame) -> np.ndarray:
+    """MIDI pitch of every note, float (NaN where unknown or no such column)."""
+    if "pitch" not in catalog:
+        return np.full(len(catalog), np.nan)
+    return pd.to_numeric(catalog["pitch"], errors="coerce").to_numpy(dtype=float)
+
+
+def pitch_bands(pitches, band_semitones: int) -> np.ndarray:
+    """Band of every pitch: ``floor(pitch / band_semitones)`` (``-1`` for NaN pitches)."""
+    pitches = np.asarray(pitches, dtype=float)
+    known = np.isfinite(pitches)
+    bands = np.full(len(pitches), -1, dtype=int)
+    bands[known] = np.floor(pitches[known] / band_semitones).astype(int)
+    return bands
+
+
 def data_root() -> Path:
     """Where notes are read from.
 

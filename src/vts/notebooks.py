@@ -46,7 +46,6 @@ import pandas as pd
 
 from . import config
 from ._io import write_json
-from .instruments import HELD_OUT_INSTRUMENTS
 
 #: Folder of the notebooks of the repository.
 NOTEBOOKS_DIR = config.PROJECT_ROOT / "notebooks"
@@ -55,9 +54,6 @@ NOTEBOOKS_DIR = config.PROJECT_ROOT / "notebooks"
 KERNEL_NAME = "python3"
 #: A notebook file name: two digits, underscore, name.
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[A-Za-z0-9_]+\.ipynb$")
-
-#: Instruments never trained on, encoded by the novel-instrument notebook.
-NOVEL_INSTRUMENTS = HELD_OUT_INSTRUMENTS
 
 
 @dataclass(frozen=True)

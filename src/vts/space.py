@@ -39,6 +39,7 @@ import torch
 from . import __version__
 from ._io import atomic_path, read_json, write_json
 from .config import SAMPLE_RATE
+from .data import note_labels, note_pitches, pitch_bands
 from .model import VAE, ModelConfig, class_centroids, regularizer_floor
 
 #: Version of the on-disk layout; bump when files or their meaning change.
@@ -527,13 +528,10 @@ def banded_centroid_correlations(codes: np.ndarray, labels: Sequence[str], pitch
         ``spearman``, ``pearson``, ``n_pairs``.
     """
     labels = np.asarray(labels, dtype=str)
-    pitches = np.asarray(pitches, dtype=float)
-    rated = set(str(c) for c in dissimilarity.index)
-    known = np.isfinite(pitches) & np.isin(labels, list(rated))
-    bands = np.full(len(labels), -1)
-    bands[known] = np.floor(pitches[known] / band_semitones).astype(int)
+    rated = np.isin(labels, [str(c) for c in dissimilarity.index])
+    bands = np.where(rated, pitch_bands(pitches, band_semitones), -1)
     rows = []
-    for band in np.unique(bands[known]):
+    for band in np.unique(bands[bands >= 0]):
         in_band = bands == band
         names, counts = np.unique(labels[in_band], return_counts=True)
         keep = in_band & np.isin(labels, names[counts >= min_notes])
@@ -640,8 +638,7 @@ def evaluate_space(space: TimbreSpace, features, target: pd.DataFrame | None = N
     if not test.any():
         raise ValueError(f"{space.directory}: no note of the features is in the test split")
     frames = np.asarray(features.frames, dtype=np.float32)
-    labels = catalog["perceptual_label"].fillna("").astype(str).to_numpy() \
-        if "perceptual_label" in catalog else np.full(len(catalog), "")
+    labels = note_labels(catalog)
     instruments = catalog["instrument"].astype(str).to_numpy()
 
     model = space.model
@@ -665,9 +662,8 @@ def evaluate_space(space: TimbreSpace, features, target: pd.DataFrame | None = N
     well = set(names[counts >= MIN_TEST_NOTES]) - {""}
     keep = np.isin(test_labels, list(well))
     corr_well = centroid_correlations(z_test[keep], test_labels[keep], dissimilarity)
-    pitches = pd.to_numeric(catalog["pitch"], errors="coerce").to_numpy(float) \
-        if "pitch" in catalog else np.full(len(catalog), np.nan)
-    bands = banded_centroid_correlations(z_train, labels[train], pitches[train], dissimilarity)
+    bands = banded_centroid_correlations(z_train, labels[train], note_pitches(catalog)[train],
+                                         dissimilarity)
     n_bins = frames.shape[1]
     return {
         "model": space.name, "transform": space.transform_name, "regularized": space.regularized,

@@ -64,6 +64,7 @@ from . import __version__
 from . import config as cfg
 from . import space as _space
 from ._io import atomic_path, read_json
+from .data import note_labels, note_pitches, pitch_bands
 from .model import (
     PAPER_BETA,
     PAPER_WARMUP_EPOCHS,
@@ -496,12 +497,11 @@ def _train(features, frames, catalog, target, config, out_dir, regularized, prog
     split = stratified_split(catalog, config.test_fraction, config.seed)
     train_idx = np.flatnonzero(split == "train")
     test_idx = np.flatnonzero(split == "test")
-    labels = catalog["perceptual_label"].fillna("").astype(str).to_numpy() \
-        if "perceptual_label" in catalog else np.full(len(catalog), "")
+    labels = note_labels(catalog)
     rated = [c for c in target.index if c and (labels[train_idx] == c).any()]
     target_t = torch.tensor(target.loc[rated].to_numpy(np.float32), device=device) \
         if rated else None
-    groups = regulariser_groups(labels[train_idx], _pitches(catalog)[train_idx], rated,
+    groups = regulariser_groups(labels[train_idx], note_pitches(catalog)[train_idx], rated,
                                 config.reg_band_semitones)
 
     torch.manual_seed(config.seed)
@@ -597,13 +597,6 @@ def _train(features, frames, catalog, target, config, out_dir, regularized, prog
     return model, split, curves, elapsed
 
 
-def _pitches(catalog: pd.DataFrame) -> np.ndarray:
-    """MIDI pitch of every note (NaN where unknown)."""
-    if "pitch" not in catalog:
-        return np.full(len(catalog), np.nan)
-    return pd.to_numeric(catalog["pitch"], errors="coerce").to_numpy(dtype=float)
-
-
 def regulariser_groups(labels, pitches, classes, band_semitones: int = 0,
                        min_classes: int = MIN_CLASSES_PER_BAND):
     """The note groups R is computed on: ``[(class indices, [positions per class])]``.
@@ -632,11 +625,8 @@ def regulariser_groups(labels, pitches, classes, band_semitones: int = 0,
     groups = [(torch.arange(len(classes)), members)]
     if band_semitones <= 0:
         return groups
-    pitches = np.asarray(pitches, dtype=float)
-    known = np.isfinite(pitches)
-    bands = np.full(len(pitches), -1, dtype=int)
-    bands[known] = np.floor(pitches[known] / band_semitones).astype(int)
-    for band in np.unique(bands[known]):
+    bands = pitch_bands(pitches, band_semitones)
+    for band in np.unique(bands[bands >= 0]):
         keep, members = [], []
         for i, c in enumerate(classes):
             pos = np.flatnonzero((labels == c) & (bands == band))
