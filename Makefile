@@ -46,7 +46,7 @@ train: features
 	$(BIN)/vts train --profile $(PROFILE)
 
 figures: train
-	$(BIN)/python -m vts.notebooks --profile $(PROFILE)
+	$(BIN)/vts figures --profile $(PROFILE)
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -9,15 +9,15 @@ Writes ``benchmarks/results/explorer.json`` (atomically)::
                           "log_spectral_distance_db": {"median", "max"}, "n_points"}, ...},
      "explorer_init_seconds": {...}}
 
-Latency: one :class:`vts.widgets.Explorer` per reconstruction; the value of
+Latency: one :class:`vts.app.explorer.Explorer` per reconstruction; the value of
 the PC1 (or PC2, PC3 in turn) slider is changed as the browser would and the
 wall time until the observer returns is taken (decode, audio, WAV encoding,
 plot and widget updates; the comm round trip to a browser is not included).
-``griffin-lim-N`` uses :func:`vts.transforms.render_frame` with N iterations.
+``griffin-lim-N`` uses :func:`vts.dsp.render_frame` with N iterations.
 
 Quality: the decoded magnitude at every instrument centroid and at random PCA
 points is rendered (1 s) by each reconstruction, re-analysed by the transform,
-and compared after a least-squares gain (:func:`vts.widgets.spectrum_distance`).
+and compared after a least-squares gain (:func:`vts.app.explorer.spectrum_distance`).
 
 Space: ``--model DIR``, else ``models/nsgt-erb-regularized`` when trained, else
 a stand-in trained for two epochs with the ``default`` profile's network size
@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from vts import config
-from vts._io import write_json
+from vts.io import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "explorer.json"
 TARGET_MS = 150.0
@@ -74,7 +74,7 @@ def _summary(times_ms: list[float]) -> dict:
 
 
 def bench_latency(space, reconstruction: str, n_changes: int, n_iter: int = 32) -> tuple[dict, float]:
-    from vts.widgets import Explorer
+    from vts.app.explorer import Explorer
 
     t0 = time.perf_counter()
     explorer = Explorer(space, reconstruction=reconstruction, seconds=SECONDS, n_iter=n_iter)
@@ -107,7 +107,7 @@ def quality_points(space, n_random: int, seed: int = 0) -> np.ndarray:
 
 
 def bench_quality(space, codes: np.ndarray, methods: dict) -> dict:
-    from vts.widgets import spectrum_distance
+    from vts.dsp.render import spectrum_distance
 
     mags = np.asarray(space.decode_magnitude(codes), dtype=np.float64)
     result = {}
@@ -128,8 +128,8 @@ def bench_quality(space, codes: np.ndarray, methods: dict) -> dict:
 
 
 def run(model: str | None, quick: bool) -> dict:
-    from vts import transforms
-    from vts.widgets import _RESPONSES, FastRenderer, band_response
+    from vts import dsp as transforms
+    from vts.dsp.render import _RESPONSES, FastRenderer, band_response
 
     space, origin = _space(model)
     tr = space.transform

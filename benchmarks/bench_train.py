@@ -35,9 +35,11 @@ import numpy as np
 import torch
 
 from vts import config
-from vts._io import write_json
-from vts.model import VAE, regularizer_from_points
-from vts.train import PROFILES, available_cores
+from vts.config import available_cores
+from vts.io import write_json
+from vts.model import VAE
+from vts.regularizers import regularizer_from_points
+from vts.profiles import get_profile
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
 N_CLASSES = 12
@@ -64,7 +66,7 @@ def _train_step(model, optimizer, x, reg_x, target, regularized, beta=2.0, alpha
 
 def bench_training(profile: str, input_dim: int, steps: int, warmup: int = 3,
                    n_train: int = N_TRAIN) -> dict:
-    cfg = PROFILES[profile]
+    cfg = get_profile(profile)
     torch.manual_seed(0)
     model = VAE(cfg.model_config(input_dim))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -95,7 +97,7 @@ def bench_training(profile: str, input_dim: int, steps: int, warmup: int = 3,
 
 @torch.no_grad()
 def bench_latency(profile: str, input_dim: int, repeats: int) -> dict:
-    cfg = PROFILES[profile]
+    cfg = get_profile(profile)
     torch.manual_seed(0)
     model = VAE(cfg.model_config(input_dim)).eval()
     x = torch.randn(1, input_dim)

@@ -6,7 +6,7 @@ Usage::
 
 1. Decode every note of the corpus (Philharmonia MP3 + tonejs FLAC of the
    mirror; ``vts.data.load_catalog()`` when available, else a glob) and cut it
-   to its analysis window (:func:`vts.transforms.analysis_window`, 2 s).
+   to its analysis window (:func:`vts.dsp.analysis_window`, 2 s).
 2. Per transform, time the sustained-frame extraction (magnitude + frame
    selection, what :mod:`vts.features` does per note) over the decoded corpus
    with ``J`` worker processes (default: every core), plus a single-process
@@ -34,9 +34,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from vts import config
-from vts import transforms as T
-from vts._io import write_json
-from vts.audio import load_audio
+from vts import dsp as T
+from vts.io import load_audio, write_json
 
 RESULT = HERE / "results" / "transforms.json"
 CHUNK = 64

@@ -15,8 +15,8 @@ COMMANDS = ("data", "features", "train", "embed", "synth", "info", "evaluate")
 
 
 def vts(*args, check: bool = True, cwd=None) -> subprocess.CompletedProcess:
-    """Run ``python -m vts.cli ARGS``; with ``check`` assert it succeeded."""
-    result = subprocess.run([sys.executable, "-m", "vts.cli", *map(str, args)],
+    """Run ``python -m vts.app.cli ARGS``; with ``check`` assert it succeeded."""
+    result = subprocess.run([sys.executable, "-m", "vts.app.cli", *map(str, args)],
                             capture_output=True, text=True, cwd=cwd, timeout=600,
                             check=False)
     if check:
@@ -52,7 +52,7 @@ def test_help_lists_every_command_and_each_has_help():
 
 
 def test_parser_imports_nothing_heavy():
-    code = ("import sys, vts.cli; vts.cli.build_parser().format_help(); "
+    code = ("import sys, vts.app.cli; vts.app.cli.build_parser().format_help(); "
             "print(sorted(m for m in ('torch', 'numpy', 'pandas', 'plotly', 'ipywidgets') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

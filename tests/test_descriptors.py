@@ -2,7 +2,7 @@ import librosa
 import numpy as np
 import pytest
 
-from vts import descriptors as D
+from vts.dsp import descriptors as D
 
 # A non-uniform (log-spaced, NSGT-like) grid: the descriptors must use these frequencies.
 LOG_GRID = np.geomspace(64.0, 8000.0, 168)

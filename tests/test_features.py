@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 
 from vts import config
+from vts import dsp as T
 from vts import features as F
-from vts import transforms as T
 
 SR = config.SAMPLE_RATE
 #: (note_id, f0 in Hz, amplitude); "loud" is "quiet" twice as loud.
@@ -222,8 +222,8 @@ def test_without_drops_instruments_and_changes_the_key():
     import numpy as np
     import pandas as pd
 
+    from vts.dsp import Normalizer
     from vts.features import FeatureSet
-    from vts.transforms import Normalizer
 
     catalog = pd.DataFrame({"note_id": ["a", "b", "c"], "instrument": ["oboe", "banjo", "oboe"]})
     frames = np.arange(6, dtype=np.float32).reshape(3, 2)

@@ -1,4 +1,4 @@
-"""Saving artefacts, the manifest and the index of vts.figures."""
+"""Saving artefacts, the manifest and the index of vts.app.figures."""
 import json
 
 import numpy as np
@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from vts import figures, plots
+from vts.app import figures, plots
 
 
 @pytest.fixture

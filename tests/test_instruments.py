@@ -1,6 +1,12 @@
 import pytest
 
-from vts.instruments import RATED_INSTRUMENTS, canonical, family, perceptual_label, study_stimulus_instrument
+from vts.instruments import (
+    RATED_INSTRUMENTS,
+    canonical,
+    family,
+    perceptual_label,
+    study_stimulus_instrument,
+)
 
 
 @pytest.mark.parametrize("name, expected", [

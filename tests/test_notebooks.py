@@ -11,8 +11,10 @@ import soundfile as sf
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import synthetic
-from vts import config, figures
-from vts import notebooks as nb
+from vts import config
+from vts.app import cli, figures, runner
+from vts.app import notebook as nb
+from vts.profiles import PROFILES, get_settings
 from vts.train import BANDED_TRANSFORMS
 
 REPO_NOTEBOOKS = config.PROJECT_ROOT / "notebooks"
@@ -54,22 +56,22 @@ def test_list_notebooks_selects_by_number_or_name(tmp_path):
     for name in ("01_a", "02_b", "10_c"):
         _write_notebook(tmp_path, name, "pass")
     (tmp_path / "scratch.ipynb").write_text("{}")
-    assert [p.stem for p in nb.list_notebooks(tmp_path)] == ["01_a", "02_b", "10_c"]
-    assert [p.stem for p in nb.list_notebooks(tmp_path, "10,1")] == ["01_a", "10_c"]
-    assert [p.stem for p in nb.list_notebooks(tmp_path, ["02_b"])] == ["02_b"]
+    assert [p.stem for p in runner.list_notebooks(tmp_path)] == ["01_a", "02_b", "10_c"]
+    assert [p.stem for p in runner.list_notebooks(tmp_path, "10,1")] == ["01_a", "10_c"]
+    assert [p.stem for p in runner.list_notebooks(tmp_path, ["02_b"])] == ["02_b"]
     with pytest.raises(ValueError, match="no notebook matches '7'.*01_a, 02_b, 10_c"):
-        nb.list_notebooks(tmp_path, "7")
+        runner.list_notebooks(tmp_path, "7")
 
 
 def test_runner_injects_parameters_and_writes_the_index(tmp_path):
     folder = tmp_path / "nbs"
     folder.mkdir()
     _write_notebook(folder, "01_ok",
-                    "from vts import figures, notebooks as nb\n"
+                    "from vts.app import figures, notebook as nb\n"
                     "ctx = nb.setup('01_ok', profile, models_dir, figures_dir, seed)\n"
                     "figures.save_text(f'{ctx.profile} {ctx.seed} {ctx.settings.grid_size}', "
                     "'params.txt', 'What the notebook received')")
-    runs = nb.run_notebooks("smoke", output_dir=tmp_path / "fig", models_dir=tmp_path / "m",
+    runs = runner.run_notebooks("smoke", output_dir=tmp_path / "fig", models_dir=tmp_path / "m",
                             build_dir=tmp_path / "build", seed=7, notebooks_dir=folder,
                             progress=False)
     assert [(r.name, r.artefacts) for r in runs] == [("01_ok", 1)]
@@ -87,8 +89,8 @@ def test_runner_names_the_failing_notebook_and_cell(tmp_path):
     _write_notebook(folder, "01_fine", "x = 1")
     _write_notebook(folder, "02_broken", "y = 2", "raise RuntimeError('boom in cell')")
     _write_notebook(folder, "03_never", "raise SystemExit('must not run')")
-    with pytest.raises(nb.NotebookError) as error:
-        nb.run_notebooks("smoke", output_dir=tmp_path / "fig", models_dir=tmp_path / "m",
+    with pytest.raises(runner.NotebookError) as error:
+        runner.run_notebooks("smoke", output_dir=tmp_path / "fig", models_dir=tmp_path / "m",
                          build_dir=tmp_path / "build", notebooks_dir=folder, progress=False)
     message = str(error.value)
     assert "notebook 02_broken failed in cell" in message
@@ -99,17 +101,18 @@ def test_runner_names_the_failing_notebook_and_cell(tmp_path):
 
 
 def test_main_reports_errors_without_traceback(tmp_path, capsys):
-    assert nb.main(["--profile", "smoke", "--only", "99", "--output-dir", str(tmp_path)]) == 1
+    assert cli.main(["figures", "--profile", "smoke", "--only", "99",
+                     "--output-dir", str(tmp_path)]) == 1
     assert "no notebook matches '99'" in capsys.readouterr().err
 
 
 def test_settings_are_defined_once_per_profile():
-    assert set(nb.PROFILE_SETTINGS) == {"smoke", "default", "paper"}
-    assert nb.get_settings("default").grid_size == 50
-    assert nb.get_settings("default").planes == (-0.75, -0.45, -0.15, 0.15, 0.45, 0.75)
-    assert nb.get_settings("smoke").grid_size < nb.get_settings("default").grid_size
+    assert set(PROFILES) == {"smoke", "default", "paper"}
+    assert get_settings("default").grid_size == 50
+    assert get_settings("default").planes == (-0.75, -0.45, -0.15, 0.15, 0.45, 0.75)
+    assert get_settings("smoke").grid_size < get_settings("default").grid_size
     with pytest.raises(KeyError, match="unknown profile 'huge'"):
-        nb.get_settings("huge")
+        get_settings("huge")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -231,7 +234,7 @@ def smoke_run(tmp_path_factory, synthetic_root):
         for name, folder in folders.items():
             folder.mkdir()
             mp.setenv(f"VTS_{name}_DIR", str(folder))
-        runs = nb.run_notebooks("smoke", output_dir=folders["FIGURES"],
+        runs = runner.run_notebooks("smoke", output_dir=folders["FIGURES"],
                                 models_dir=folders["MODELS"], build_dir=folders["BUILD"],
                                 progress=False)
         yield {"runs": runs, **folders}
@@ -279,7 +282,7 @@ def test_sounds_are_22050_hz_and_never_clip(smoke_run):
 def test_declared_artefacts_of_each_notebook(smoke_run):
     root = smoke_run["FIGURES"]
     names = set(_artefacts(root))
-    settings = nb.get_settings("smoke")
+    settings = get_settings("smoke")
     expected = [
         "01_perceptual_spaces/study_mds.png", "01_perceptual_spaces/cooccurrence_all.png",
         "01_perceptual_spaces/cooccurrence_top14.png",
@@ -327,7 +330,7 @@ def test_smoke_results_make_sense(smoke_run):
     # synthetic studies replace the nine: both toy studies are plotted
     eval_table = pd.read_csv(root / "perceptual_eval.csv")
     assert set(eval_table["study"]) == {"Toy2024", "Toy2025"}
-    transforms = nb.get_settings("smoke").transforms
+    transforms = get_settings("smoke").transforms
     banded = {f"{t}-banded" for t in transforms if t in BANDED_TRANSFORMS}
     assert banded, "the smoke notebooks should include a banded space"
     assert set(eval_table.loc[eval_table["kind"] == "model", "model"]) == {
@@ -345,11 +348,11 @@ def test_smoke_results_make_sense(smoke_run):
     centroid = pd.read_csv(root / "09_descriptor_synthesis" / "centroid_path.csv")
     bandwidth = pd.read_csv(root / "09_descriptor_synthesis" / "bandwidth_path.csv")
     assert centroid["error"].iloc[0] == 0
-    assert len(centroid) == nb.get_settings("smoke").synthesis_steps + 1
+    assert len(centroid) == get_settings("smoke").synthesis_steps + 1
     assert centroid["target"].is_monotonic_decreasing
     assert bandwidth["target"].is_monotonic_increasing
     # path sounds last path_seconds
-    s = nb.get_settings("smoke")
+    s = get_settings("smoke")
     wav = next(p for p in (root / "07_interpolation_paths").glob("*_linear.wav"))
     assert sf.info(wav).frames == round(s.path_seconds * 22050)
 
@@ -360,7 +363,7 @@ def test_a_notebook_is_deterministic_for_a_seed(smoke_run, tmp_path, monkeypatch
     for name in ("DATA", "FEATURES", "BUILD"):
         monkeypatch.setenv(f"VTS_{name}_DIR", str(smoke_run[name]))
     again = tmp_path / "figures"
-    nb.run_notebooks("smoke", only="09", output_dir=again, models_dir=smoke_run["MODELS"],
+    runner.run_notebooks("smoke", only="09", output_dir=again, models_dir=smoke_run["MODELS"],
                      build_dir=tmp_path / "build", progress=False)
     first = smoke_run["FIGURES"] / "09_descriptor_synthesis"
     for name in ("centroid_path.csv", "bandwidth_path.csv", "centroid_path.wav"):
@@ -375,5 +378,5 @@ def test_synthetic_corpus_lacks_the_paper_origin_note():
 
 def test_unknown_kernel_is_a_clear_error(tmp_path):
     path = _write_notebook(tmp_path, "01_x", "x = 1")
-    with pytest.raises(nb.NotebookError, match="no Jupyter kernel named 'no-such-kernel'"):
-        nb.run_notebook(path, tmp_path / "out.ipynb", {}, kernel_name="no-such-kernel")
+    with pytest.raises(runner.NotebookError, match="no Jupyter kernel named 'no-such-kernel'"):
+        runner.run_notebook(path, tmp_path / "out.ipynb", {}, kernel_name="no-such-kernel")

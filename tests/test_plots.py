@@ -1,8 +1,8 @@
-"""The plots of vts.plots: panels, animation frames, interactive pages, colours."""
+"""The plots of vts.app.plots: panels, animation frames, interactive pages, colours."""
 import numpy as np
 import pandas as pd
 
-from vts import plots
+from vts.app import plots
 
 
 def test_traversal_frames_show_each_map():

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +17,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import vts.space
+import vts.perception
+from vts.dsp import Normalizer
+from vts.profiles import PROFILES, TrainConfig
 from vts.space import SpaceError, TimbreSpace
-from vts.model import regularizer_from_points
 from vts.train import (
     CHECKPOINT,
-    PROFILES,
     STAGE1_CHECKPOINT,
-    TrainConfig,
     banded_config,
     get_profile,
     model_name,
@@ -38,26 +36,6 @@ from vts.train import (
 
 RATED = ("clarinet", "saxophone", "trumpet", "cello", "french-horn", "oboe", "flute",
          "english-horn", "bassoon", "trombone", "piano", "violin")
-
-
-class FakeNormalizer:
-    """log(mag + offset) and back: enough of vts.transforms.Normalizer for a space."""
-
-    def __init__(self, offset=1e-3):
-        self.offset = offset
-
-    def transform(self, mag):
-        return np.log(np.asarray(mag) + self.offset).astype(np.float32)
-
-    def inverse(self, x):
-        return np.maximum(np.exp(np.asarray(x)) - self.offset, 0).astype(np.float32)
-
-    def to_dict(self):
-        return {"offset": self.offset}
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls(**d)
 
 
 @dataclass
@@ -91,13 +69,8 @@ def make_features(n_per=24, n_bins=20, seed=0, transform="nsgt-erb"):
     d = np.sqrt(((coords[:, None] - coords[None]) ** 2).sum(-1))
     dissimilarity = pd.DataFrame(d / d.max(), index=list(RATED), columns=list(RATED))
     features = FakeFeatures(transform, np.asarray(frames, np.float32), pd.DataFrame(rows),
-                            FakeNormalizer(), np.linspace(64, 8000, n_bins), f"fake-{seed}")
+                            Normalizer(ref=1e-3, offset=0.0, scale=1.0), np.linspace(64, 8000, n_bins), f"fake-{seed}")
     return features, target, dissimilarity
-
-
-@pytest.fixture(autouse=True)
-def fake_normalizer(monkeypatch):
-    monkeypatch.setattr(vts.space, "_normalizer_from_dict", FakeNormalizer.from_dict)
 
 
 @pytest.fixture(scope="module")
@@ -140,19 +113,19 @@ def test_stratified_split_per_instrument_and_order_free():
 
 def test_profiles():
     assert set(PROFILES) >= {"smoke", "default", "paper"}
-    paper = PROFILES["paper"]
+    paper = PROFILES["paper"].train
     assert (paper.hidden_units, paper.n_hidden_layers, paper.latent_dim) == (2000, 3, 64)
     assert (paper.stage1_epochs, paper.stage2_epochs) == (10_000, 10_000)
     assert (paper.lr, paper.beta, paper.warmup_epochs, paper.alpha) == (1e-4, 2.0, 100, 0.1)
-    for p in PROFILES.values():
+    for p in (row.train for row in PROFILES.values()):
         assert p.alpha > 0 and p.stage1_epochs > 0 and p.stage2_epochs > 0
     assert get_profile("smoke", seed=5).seed == 5
     with pytest.raises(KeyError):
         get_profile("huge")
     with pytest.raises(ValueError):
         TrainConfig(stage1_epochs=0, stage2_epochs=0)
-    cfg = TrainConfig.from_dict(PROFILES["default"].to_dict())
-    assert cfg == PROFILES["default"]
+    cfg = TrainConfig.from_dict(PROFILES["default"].train.to_dict())
+    assert cfg == PROFILES["default"].train
 
 
 # -- training -----------------------------------------------------------------------------
@@ -196,7 +169,7 @@ def test_minibatch_regulariser_as_in_the_paper(tmp_path, data):
                         progress=False, dissimilarity=dissimilarity)
     stage2 = space.curves[space.curves["stage"] == 2]
     assert np.isfinite(stage2["R"]).all() and (stage2["R"] > 0).all()
-    assert PROFILES["paper"].reg_notes_per_class == 0
+    assert PROFILES["paper"].train.reg_notes_per_class == 0
 
 
 def test_same_seed_same_weights_other_seed_other_weights(tmp_path, data):
@@ -275,9 +248,8 @@ def test_train_all_twins_share_stage_one_and_write_table1(tmp_path, data, monkey
 
     monkeypatch.setattr(sys.modules["vts.train"], "training_features",
                         lambda transform, progress=True: load_features(transform))
-    monkeypatch.setattr(vts.space, "_perception_module", lambda: types.SimpleNamespace(
-        timbre_space=lambda n_components=3, seed=0: target,
-        combined_dissimilarity=lambda: dissimilarity))
+    monkeypatch.setattr(vts.perception, "timbre_space", lambda n_components=3, seed=0: target)
+    monkeypatch.setattr(vts.perception, "combined_dissimilarity", lambda: dissimilarity)
     models, figures = tmp_path / "models", tmp_path / "figures"
     monkeypatch.setenv("VTS_FIGURES_DIR", str(figures))
     table = train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False)

@@ -1,4 +1,4 @@
-"""Tests of vts.transforms: invertibility, time/frequency grids, ERB scale, nsgt
+"""Tests of vts.dsp: invertibility, time/frequency grids, ERB scale, nsgt
 compatibility shim, normalisation, sustained-frame selection and Griffin-Lim."""
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from vts import config
-from vts import transforms as T
+from vts import dsp as T
+from vts.dsp import nsgt_compat
 
 SR = config.SAMPLE_RATE
 NSGTS = ("nsgt-cqt", "nsgt-mel", "nsgt-erb")
@@ -218,13 +219,13 @@ def test_shim_is_idempotent_and_noop_when_nsgt_works(monkeypatch):
     assert nsgt.nsgfwin_sl.np is before  # no double wrapping
     # Simulate a fixed nsgt: the probe succeeds with plain numpy -> nothing is patched.
     monkeypatch.setattr(nsgt.nsgfwin_sl, "np", np)
-    monkeypatch.setattr(T, "_probe_nsgt_windows", lambda: None)
+    monkeypatch.setattr(nsgt_compat, "_probe_nsgt_windows", lambda: None)
     assert T.ensure_nsgt_compat() is False
     assert nsgt.nsgfwin_sl.np is np
 
 
 def test_import_emits_no_nsgt_warning():
-    code = "import warnings; warnings.simplefilter('error'); import vts.transforms"
+    code = "import warnings; warnings.simplefilter('error'); import vts.dsp"
     result = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code],
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr

@@ -2,7 +2,7 @@
 
 Trains the spaces of one transform (vanilla, regularised and, if the transform
 is in ``vts.train.BANDED_TRANSFORMS``, banded) once per seed, evaluates every
-space on every study of the data mirror (``vts.evaluate.evaluate_models``) and
+space on every study of the data mirror (``vts.listeners.evaluate_models``) and
 writes, under ``<build>/seeds/``:
 
 * ``seed-<k>/``: the spaces and their Table 1;
@@ -10,7 +10,7 @@ writes, under ``<build>/seeds/``:
 * ``summary.md``: per study, the mean and standard deviation over seeds of each
   space's Spearman correlation with the listeners, and, per seed, the
   independent studies each regularised space wins against its vanilla twin and
-  against MFCC (``vts.evaluate.versus_vanilla``).
+  against MFCC (``vts.listeners.versus_vanilla``).
 
 Usage::
 
@@ -24,8 +24,11 @@ import argparse
 
 import pandas as pd
 
-from vts import config, evaluate, figures
-from vts.train import model_plan, get_profile, train_all
+from vts import config
+from vts import listeners as evaluate
+from vts.app import figures
+from vts.profiles import get_profile
+from vts.train import model_plan, train_all
 
 
 def main(argv=None) -> int:

@@ -31,6 +31,16 @@ SILENCE_PEAK = 1e-4
 #: Seed used wherever the caller does not give one.
 DEFAULT_SEED = 0
 
+#: The run profiles (their table: :data:`vts.profiles.PROFILES`).
+PROFILE_NAMES = ("smoke", "default", "paper")
+#: Griffin-Lim iterations of every render unless a caller asks otherwise.
+GRIFFIN_LIM_ITERATIONS = 64
+
+#: Positions of the PCA planes of the paper's descriptor topology (scaled PCA units).
+PLANE_POSITIONS = (-0.75, -0.45, -0.15, 0.15, 0.45, 0.75)
+#: Grid points per side of each plane (the paper: 50 x 50).
+GRID_SIZE = 50
+
 #: Repository root (``src/vts/config.py`` -> two levels up from ``src``).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: Read-only mirror of public data that sits beside the repository on the
@@ -67,3 +77,10 @@ def figures_dir() -> Path:
 def build_dir() -> Path:
     """Executed notebooks, logs and scratch output (``build/``)."""
     return _dir("VTS_BUILD_DIR", "build")
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)

@@ -26,13 +26,15 @@ import re
 from pathlib import Path
 from typing import Callable, Iterable
 
+import mirdata
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
 
 from . import config
-from ._io import atomic_path, read_json, write_json
-from .audio import AudioError, read_audio
 from .instruments import canonical, perceptual_label
+from .io import AudioError, atomic_path, read_audio, read_json, write_json
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".aif", ".aiff", ".ogg")
 #: Dynamics from softest to loudest; the ordinal of a dynamic is its index.
@@ -193,7 +195,6 @@ def download_tinysol(data_home: str | os.PathLike | None = None) -> Path:
 
     The catalogue then finds it as ``<data root>/tinysol``.
     """
-    import mirdata
 
     data_home = Path(data_home or config.data_dir() / "tinysol")
     mirdata.initialize("tinysol", data_home=str(data_home)).download()
@@ -330,15 +331,13 @@ def build_catalog(root: str | os.PathLike | None = None, n_jobs: int | None = No
     rejected : pd.DataFrame
         ``path, reason`` of every file that was skipped.
     """
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
 
     root = Path(root).resolve() if root else data_root()
     rows, rejected = list_notes(root)
     if not rows and not rejected:
         raise DataError(f"{root}: no audio files found in any known layout")
     paths = [row["path"] for row in rows]
-    n_jobs = n_jobs or os.cpu_count() or 1
+    n_jobs = n_jobs or config.available_cores()
     results = Parallel(n_jobs=n_jobs, batch_size=32, return_as="generator")(
         delayed(inspect_audio)(p) for p in paths)
     kept = []

@@ -2,9 +2,9 @@
 
 For every note of a catalogue (``note_id``, ``path``, ...) the audio is
 decoded at :data:`vts.config.SAMPLE_RATE`, cut to its analysis window (the
-first :data:`vts.transforms.ANALYSIS_SECONDS` s, zero-padded) and the
-magnitude frame of its sustain is taken (:func:`vts.transforms.sustained_frame`).
-A :class:`~vts.transforms.Normalizer` fitted on all those frames turns them
+first :data:`vts.dsp.ANALYSIS_SECONDS` s, zero-padded) and the
+magnitude frame of its sustain is taken (:func:`vts.dsp.sustained_frame`).
+A :class:`~vts.dsp.Normalizer` fitted on all those frames turns them
 into the model input (normalised log-magnitudes).
 
 Cache layout (``<root>`` = ``cache_dir`` or :func:`vts.config.features_dir`)::
@@ -24,7 +24,6 @@ shards.
 from __future__ import annotations
 
 import dataclasses
-
 import hashlib
 import json
 import logging
@@ -35,11 +34,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
 
 from . import config
-from . import transforms as tfm
-from ._io import atomic_path, read_json, write_json
-from .audio import load_audio
+from .data import load_catalog
+from .dsp import ANALYSIS_SECONDS, Normalizer, get_transform, sustained_frame
+from .dsp import frames as frame_rules
+from .io import atomic_path, load_audio, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,7 @@ class FeatureSet:
     transform: str
     frames: np.ndarray
     catalog: pd.DataFrame
-    normalizer: tfm.Normalizer
+    normalizer: Normalizer
     frequencies: np.ndarray
     key: str
 
@@ -127,13 +129,13 @@ def extract_note(path: str | os.PathLike, transform) -> tuple[np.ndarray, int]:
 
     Raises
     ------
-    vts.audio.AudioError
+    vts.io.AudioError
         If the file cannot be decoded.
     ValueError
         If the note is shorter than :data:`vts.config.MIN_DURATION_SECONDS`,
         silent (peak below :data:`vts.config.SILENCE_PEAK`) or not finite.
     """
-    tr = tfm.get_transform(transform)
+    tr = get_transform(transform)
     audio = load_audio(path, tr.sample_rate)
     duration_s = audio.shape[0] / tr.sample_rate
     if duration_s < config.MIN_DURATION_SECONDS:
@@ -143,14 +145,14 @@ def extract_note(path: str | os.PathLike, transform) -> tuple[np.ndarray, int]:
     peak = float(np.max(np.abs(audio)))
     if peak < config.SILENCE_PEAK:
         raise ValueError(f"silent: peak {peak:.2e} < {config.SILENCE_PEAK}")
-    frame, index = tfm.sustained_frame(audio, tr, return_index=True)
+    frame, index = sustained_frame(audio, tr, return_index=True)
     return frame.astype(np.float32), int(index)
 
 
 def _process_shard(shard_path: str, note_ids: list[str], paths: list[str], transform: str,
                    sample_rate: int) -> tuple[str, int]:
     """Analyse one chunk of notes and write its shard atomically; returns (path, n_notes)."""
-    tr = tfm.get_transform(transform, sample_rate)
+    tr = get_transform(transform, sample_rate)
     ok_ids, mags, indices, bad_ids, bad_paths, reasons = [], [], [], [], [], []
     for note_id, path in zip(note_ids, paths):
         try:
@@ -201,11 +203,11 @@ def _file_signature(path: str) -> list:
 
 def feature_settings(transform) -> dict:
     """Everything besides the catalogue that determines the features (JSON-able)."""
-    tr = tfm.get_transform(transform)
+    tr = get_transform(transform)
     return {"transform": tr.settings(), "feature_version": FEATURE_VERSION,
-            "analysis_seconds": tfm.ANALYSIS_SECONDS, "attack_db": tfm.ATTACK_DB,
-            "sustain_db": tfm.SUSTAIN_DB, "smooth_seconds": tfm.SMOOTH_SECONDS,
-            "edge_fraction": tfm.EDGE_FRACTION, "flux_tie_fraction": tfm.FLUX_TIE_FRACTION,
+            "analysis_seconds": ANALYSIS_SECONDS, "attack_db": frame_rules.ATTACK_DB,
+            "sustain_db": frame_rules.SUSTAIN_DB, "smooth_seconds": frame_rules.SMOOTH_SECONDS,
+            "edge_fraction": frame_rules.EDGE_FRACTION, "flux_tie_fraction": frame_rules.FLUX_TIE_FRACTION,
             "min_duration_s": config.MIN_DURATION_SECONDS, "silence_peak": config.SILENCE_PEAK}
 
 
@@ -237,7 +239,7 @@ def _shard_name(index: int) -> str:
 # --------------------------------------------------------------------------
 def _resolve_jobs(n_jobs: int | None, n_tasks: int) -> int:
     if n_jobs is None or n_jobs == -1:
-        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        n_jobs = config.available_cores()
     if int(n_jobs) != n_jobs or n_jobs < 1:
         raise ValueError(f"n_jobs must be None, -1 or a positive integer, got {n_jobs!r}")
     return max(1, min(int(n_jobs), n_tasks))
@@ -250,7 +252,6 @@ def _run_shards(tasks: list[tuple], n_jobs: int, progress_bar) -> None:
             _, n_notes = _process_shard(*task)
             progress_bar.update(n_notes)
         return
-    from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
     for _, n_notes in parallel(delayed(_process_shard)(*task) for task in tasks):
@@ -301,10 +302,10 @@ def _load_complete(directory: Path, catalog: pd.DataFrame, transform: str, key: 
         frames = data["frames"].astype(np.float32)
         frame_index = data["frame_index"]
         frequencies = data["frequencies_hz"]
-    normalizer = tfm.Normalizer.from_dict(read_json(directory / "normalizer.json"))
+    normalizer = Normalizer.from_dict(read_json(directory / "normalizer.json"))
     by_id = catalog.assign(_id=catalog["note_id"].astype(str)).set_index("_id")
     aligned = by_id.loc[note_ids].reset_index(drop=True)
-    tr = tfm.get_transform(transform)
+    tr = get_transform(transform)
     aligned["frame_index"] = frame_index
     aligned["frame_time_s"] = frame_index * tr.hop_seconds
     return FeatureSet(transform=tr.name, frames=frames, catalog=aligned, normalizer=normalizer,
@@ -320,7 +321,7 @@ def compute_features(catalog: pd.DataFrame, transform: str, *, cache_dir=None,
     catalog : pd.DataFrame
         Needs columns ``note_id`` (unique) and ``path`` (sound file).
     transform : str
-        One of :data:`vts.transforms.TRANSFORM_NAMES`.
+        One of :data:`vts.dsp.TRANSFORM_NAMES`.
     cache_dir : path-like, optional
         Root of the cache (default :func:`vts.config.features_dir`).
     n_jobs : int, optional
@@ -342,7 +343,7 @@ def compute_features(catalog: pd.DataFrame, transform: str, *, cache_dir=None,
         On an invalid catalogue or transform, or if no note at all could be analysed.
     """
     catalog = _check_catalog(catalog)
-    tr = tfm.get_transform(transform)
+    tr = get_transform(transform)
     key = cache_key(catalog, tr)
     directory = cache_path(tr.name, key, cache_dir)
     if (directory / "meta.json").is_file():
@@ -362,7 +363,6 @@ def compute_features(catalog: pd.DataFrame, transform: str, *, cache_dir=None,
             continue
         tasks.append((str(shard_path), note_ids[chunk], paths[chunk], tr.name, tr.sample_rate))
     if tasks:
-        from tqdm.auto import tqdm
 
         jobs = _resolve_jobs(n_jobs, len(tasks))
         log.info("%s: %d note(s) to analyse in %d shard(s) on %d process(es) -> %s",
@@ -379,7 +379,7 @@ def compute_features(catalog: pd.DataFrame, transform: str, *, cache_dir=None,
         raise ValueError(f"{tr.name}: no note could be analysed; see {directory / 'failed.csv'}")
 
     magnitude = arrays["magnitude"].astype(np.float64)
-    normalizer = tfm.Normalizer.fit(magnitude)
+    normalizer = Normalizer.fit(magnitude)
     frames = normalizer.transform(magnitude).astype(np.float32)
     with atomic_path(directory / "features.npz") as tmp, open(tmp, "wb") as handle:
         np.savez(handle, note_id=arrays["note_id"], magnitude=arrays["magnitude"],
@@ -400,7 +400,6 @@ def load_features(transform: str, catalog: pd.DataFrame | None = None, **kw) -> 
     :func:`compute_features`.
     """
     if catalog is None:
-        from .data import load_catalog
 
         catalog = load_catalog()
     return compute_features(catalog, transform, **kw)
@@ -418,9 +417,8 @@ def compute_all(transforms=config.TRANSFORMS, catalog: pd.DataFrame | None = Non
     if isinstance(transforms, str):
         transforms = (transforms,)
     for name in transforms:
-        tfm.get_transform(name)  # fail early on a bad name
+        get_transform(name)  # fail early on a bad name
     if catalog is None:
-        from .data import load_catalog
 
         catalog = load_catalog()
     return {name: compute_features(catalog, name, **kw) for name in transforms}

@@ -1,4 +1,4 @@
-"""The VAE of Esling et al. (2018) and its perceptual regulariser R(z, T).
+"""The VAE of Esling et al. (2018).
 
 Model
 -----
@@ -20,54 +20,19 @@ variance ``exp(fixed_logvar)`` instead (with ``fixed_logvar=0`` the
 reconstruction term is ``0.5 * ||x - x_mean||^2`` plus a constant). Every
 log-density is in nats, summed over the bins of a frame.
 
-Perceptual regulariser
-----------------------
-:func:`perceptual_regularizer` implements
-
-    D^z_ij = exp(-||z_i - z_j||^2 / 2 sigma^2) / sum_{k != i} exp(-||z_i - z_k||^2 / 2 sigma^2)
-    D^T_ij = (1 + ||T_i - T_j||^2)^-1 / sum_{k != l} (1 + ||T_k - T_l||^2)^-1
-    R      = sum_i sum_{j != i} D^z_ij log(D^z_ij / D^T_ij)
-
-exactly as written in the paper, *between instrument classes*: the ``z_i`` are
-the latent centroids of the rated classes present in a batch (mean of the
-codes of that class's notes), the ``T_i`` the coordinates of the same classes
-in the perceptual target space. Notes whose label is ``''`` (or not in the
-target) do not enter R.
-
-Because the latent kernel is normalised per row but the target kernel over all
-pairs, ``D^z`` can never equal ``D^T`` and R is never 0 for more than one
-class. Its exact minimum over the latent configuration is
-:func:`regularizer_floor` ``= -sum_i log s_i`` with ``s_i = sum_j D^T_ij``,
-reached exactly when every latent row equals the row-normalised target row
-``D^T_ij / s_i`` -- i.e. (with sigma = 1/sqrt 2) when the squared latent
-distances are ``log(1 + ||T_i - T_j||^2) + c`` for any constant ``c``. A
-perfect fit therefore orders latent distances exactly as the perceptual
-ones (Spearman 1). Since every row of ``D^z`` sums to 1,
-
-    R = floor + sum_i KL(D^z_i || D^T_i / s_i)
-
-exactly: the paper's R and the "row-normalised target" variant differ by a
-constant (same gradient). ``R - floor`` (the *excess*, 0 when the spaces
-agree) is what :mod:`vts.space` also reports; its scale is the one to compare
-with the paper's Figure 3 values (e.g. 2.811 for the regularised NSGT space,
-below our floor of ~30 for 12 classes, so the paper cannot have reported the
-formula's raw value).
+The perceptual regularisers live in :mod:`vts.regularizers`.
 """
 from __future__ import annotations
 
 import itertools
 import math
-
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import nn
 
-#: Paper's bandwidth of the latent Gaussian kernel (2 sigma^2 = 1).
-SIGMA = 1.0 / math.sqrt(2.0)
 #: Paper's weight of the KL term once warmed up, and its warm-up length (epochs).
 PAPER_BETA = 2.0
 PAPER_WARMUP_EPOCHS = 100
@@ -238,117 +203,3 @@ def beta_schedule(epoch: float, beta: float = PAPER_BETA,
     if warmup_epochs <= 0:
         return float(beta)
     return float(beta) * min(1.0, max(0.0, epoch) / warmup_epochs)
-
-
-# -- perceptual regulariser ---------------------------------------------------
-def _pairwise_sq(a: torch.Tensor) -> torch.Tensor:
-    # Broadcast difference (not cdist): its gradient is defined at distance 0.
-    diff = a.unsqueeze(1) - a.unsqueeze(0)
-    return (diff ** 2).sum(-1)
-
-
-def latent_kernel(z: torch.Tensor, sigma: float = SIGMA, log: bool = False) -> torch.Tensor:
-    """``D^z`` ``(m, m)``: row-normalised Gaussian kernel of points ``z (m, d)``, self excluded.
-
-    The diagonal is 0 (``-inf`` with ``log=True``).
-    """
-    m = z.shape[0]
-    logits = -_pairwise_sq(z) / (2.0 * sigma ** 2)
-    eye = torch.eye(m, dtype=torch.bool, device=z.device)
-    logd = torch.log_softmax(logits.masked_fill(eye, float("-inf")), dim=1)
-    return logd if log else torch.exp(logd)
-
-
-def target_kernel(t: torch.Tensor, log: bool = False) -> torch.Tensor:
-    """``D^T`` ``(m, m)``: Student-t kernel of points ``t (m, k)``, normalised over all pairs k != l.
-
-    The diagonal is 0 (``-inf`` with ``log=True``).
-    """
-    m = t.shape[0]
-    eye = torch.eye(m, dtype=torch.bool, device=t.device)
-    kern = (1.0 / (1.0 + _pairwise_sq(t))).masked_fill(eye, 0.0)
-    d = kern / kern.sum()
-    return torch.log(d).masked_fill(eye, float("-inf")) if log else d
-
-
-def regularizer_from_points(z: torch.Tensor, t: torch.Tensor, sigma: float = SIGMA) -> torch.Tensor:
-    """R between matched point sets: ``z (m, d)`` latent, ``t (m, k)`` target (scalar tensor)."""
-    if z.shape[0] != t.shape[0]:
-        raise ValueError(f"{z.shape[0]} latent points but {t.shape[0]} target points")
-    if z.shape[0] < 2:
-        return z.sum() * 0.0
-    t = t.to(z)
-    eye = torch.eye(z.shape[0], dtype=torch.bool, device=z.device)
-    # The diagonal (-inf logs) is replaced by 0 *before* the product, so that
-    # no 0 * inf enters the graph and the gradient stays finite.
-    log_dz = latent_kernel(z, sigma, log=True).masked_fill(eye, 0.0)
-    log_dt = target_kernel(t, log=True).masked_fill(eye, 0.0)
-    terms = torch.exp(log_dz).masked_fill(eye, 0.0) * (log_dz - log_dt)
-    return terms.sum()
-
-
-def regularizer_floor(t: torch.Tensor | np.ndarray) -> float:
-    """Smallest value R can take for target points ``t (m, k)``: ``-sum_i log sum_j D^T_ij``."""
-    t = torch.tensor(np.array(t, dtype=np.float64))
-    if t.shape[0] < 2:
-        return 0.0
-    return float(-torch.log(target_kernel(t).sum(1)).sum())
-
-
-def _target_table(target) -> tuple[list[str], np.ndarray]:
-    """(names, coordinates (m, k)) of a DataFrame indexed by class name or a name->coords mapping."""
-    if hasattr(target, "index") and hasattr(target, "to_numpy"):
-        return [str(i) for i in target.index], np.asarray(target.to_numpy(), dtype=np.float64)
-    names = list(target)
-    return [str(n) for n in names], np.stack([np.asarray(target[n], dtype=np.float64) for n in names])
-
-
-def class_centroids(z: torch.Tensor, labels: Sequence[str], classes: Sequence[str]) -> torch.Tensor:
-    """Mean code of each class in ``classes`` (each must occur in ``labels``): ``(len(classes), d)``."""
-    labels = np.asarray(labels, dtype=object)
-    member = np.stack([labels == c for c in classes]).astype(np.float32)   # (m, n)
-    counts = member.sum(1, keepdims=True)
-    if (counts == 0).any():
-        missing = [c for c, n in zip(classes, counts[:, 0]) if n == 0]
-        raise ValueError(f"no sample of class(es) {missing}")
-    weights = torch.as_tensor(member / counts, dtype=z.dtype, device=z.device)
-    return weights @ z
-
-
-def perceptual_regularizer(z: torch.Tensor, labels: Sequence[str], target,
-                           sigma: float = SIGMA) -> torch.Tensor:
-    """The paper's t-SNE-like regulariser R(z, T) between instrument classes.
-
-    Parameters
-    ----------
-    z : torch.Tensor, shape (n, latent_dim)
-        Codes of a batch of notes (the trainer passes posterior means).
-    labels : sequence of str, length n
-        Perceptual class of each note; ``''`` or a name absent from ``target``
-        means "no rating": the note is ignored.
-    target : pandas.DataFrame or mapping
-        Perceptual target space T, indexed by class name (rows = classes,
-        columns = coordinates), e.g. :func:`vts.perception.timbre_space`.
-    sigma : float
-        Bandwidth of the latent Gaussian kernel (paper: 1/sqrt 2).
-
-    Returns
-    -------
-    torch.Tensor
-        Scalar R (nats), differentiable w.r.t. ``z``. The classes entering R
-        are those of the target present in the batch, in the target's order:
-        ``z_i`` = centroid of class i's codes in the batch, ``T_i`` its target
-        coordinates. With fewer than two such classes R is 0 (no gradient).
-        See the module docstring for the kernels and R's minimum.
-    """
-    names, coords = _target_table(target)
-    if len(labels) != z.shape[0]:
-        raise ValueError(f"{len(labels)} labels for {z.shape[0]} codes")
-    present = {str(label) for label in labels}
-    keep = [i for i, n in enumerate(names) if n and n in present]
-    if len(keep) < 2:
-        return z.sum() * 0.0
-    classes = [names[i] for i in keep]
-    centroids = class_centroids(z, labels, classes)
-    t = torch.as_tensor(coords[keep], dtype=z.dtype, device=z.device)
-    return regularizer_from_points(centroids, t, sigma)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.manifold import MDS
 
 from . import config
 from .data import AUDIO_EXTENSIONS, DataError, data_root
@@ -164,7 +165,6 @@ def mds(dissimilarity: np.ndarray, n_components: int = 3, seed: int = config.DEF
     stress : float
         Kruskal stress-1 of the solution (0 = perfect).
     """
-    from sklearn.manifold import MDS
 
     d = np.asarray(dissimilarity, dtype=float)
     if d.ndim != 2 or d.shape[0] != d.shape[1]:

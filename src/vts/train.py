@@ -52,232 +52,35 @@ import shutil
 import time
 import warnings
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
-
 
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
-from . import __version__
+from . import __version__, perception
 from . import config as cfg
-from . import space as _space
-from ._io import atomic_path, read_json
 from .data import note_labels, note_pitches, pitch_bands
-from .model import (
-    PAPER_BETA,
-    PAPER_WARMUP_EPOCHS,
-    SIGMA,
-    VAE,
-    ModelConfig,
-    beta_schedule,
-    perceptual_regularizer,
-    regularizer_from_points,
+from .features import load_features
+from .instruments import HELD_OUT_INSTRUMENTS
+from .io import atomic_path, read_json
+from .metrics import class_regularizer, evaluate_space, write_table1
+from .model import VAE, beta_schedule
+from .profiles import (
+    TrainConfig,
+    get_profile,
 )
-from .space import (
-    FORMAT_VERSION,
-    IWAE_SAMPLES,
-    SPACE_FILES,
-    TimbreSpace,
-    class_regularizer,
-    evaluate_space,
-    latents_table,
-    write_table1,
-)
+from .regularizers import perceptual_regularizer, regularizer_from_points
+from .space import FORMAT_VERSION, SPACE_FILES, TimbreSpace, latents_table
 
-#: The paper's optimiser settings and stage lengths.
-PAPER_LR = 1e-4
-PAPER_ALPHA = 0.1
-PAPER_EPOCHS_PER_STAGE = 10_000
 #: Pitch bands with fewer rated classes than this are left out of a banded R.
 MIN_CLASSES_PER_BAND = 3
 #: Version of the checkpoint layout (a checkpoint of another version is ignored).
 CHECKPOINT_VERSION = 1
 CHECKPOINT = "checkpoint.pt"
 STAGE1_CHECKPOINT = "stage1.pt"
-#: TrainConfig fields that do not change the trained weights.
-_NON_RESULT_FIELDS = ("device", "num_threads", "checkpoint_every", "iwae_samples", "profile")
-#: Fields that only act in stage 2 of a regularised model (they do not enter
-#: the fingerprint of a stage-1 checkpoint, which twins of any R share).
 _STAGE2_FIELDS = ("alpha", "reg_notes_per_class", "reg_band_semitones")
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (model size included).
-
-    Attributes
-    ----------
-    profile : str
-        Name of the profile this config came from (informational).
-    hidden_units, n_hidden_layers, latent_dim : int
-        VAE size (see :class:`vts.model.ModelConfig`).
-    likelihood : str
-        ``"learned"`` or ``"fixed"`` output variance.
-    stage1_epochs, stage2_epochs : int
-        Epochs with alpha = 0, then with alpha = ``alpha`` (regularised model).
-    batch_size : int
-        Frames per step.
-    lr : float
-        Adam learning rate.
-    beta : float
-        Final KL weight; ``warmup_epochs``: epochs of its linear ramp from 0.
-    alpha : float
-        Weight of R in stage 2 of a regularised model.
-    sigma : float
-        Latent-kernel bandwidth of R.
-    reg_notes_per_class : int
-        Notes per rated class in the regulariser batch (0: use the minibatch);
-        per rated class *and pitch band* when ``reg_band_semitones > 0``.
-    reg_band_semitones : int
-        0 (paper): R on the class centroids over all pitches. ``> 0``: the
-        training notes are grouped into pitch bands this many semitones wide
-        (MIDI ``pitch // reg_band_semitones``), R is computed in every band on
-        the centroids of the classes playing in it as well as over all
-        pitches, and the mean over these groups is used: the target layout
-        must then hold *at each pitch*, not only for centroids averaged over
-        the instruments' ranges (measured without the all-pitch group, the
-        bands' layouts drift apart: Spearman of the all-pitch centroids
-        0.47-0.54 instead of 0.84-0.87).
-    test_fraction : float
-        Share of each instrument's notes held out as test set.
-    seed : int
-    checkpoint_every : int
-        Epochs between checkpoints (one is also written at a stop and at the
-        end of stage 1).
-    iwae_samples : int
-        K of the test log-likelihood estimate.
-    target_components : int
-        Dimensions of the perceptual MDS target space T.
-    target_scale : float
-        Factor applied to T's coordinates before training (1 = T as given).
-        The paper does not state T's scale; at the scale of an MDS of 0..1
-        ratings the Student-t target kernel is nearly flat (see the
-        ``default`` profile notes), so R then carries little ordering.
-    device : str
-        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
-    num_threads : int or None
-        Torch CPU threads (None: the cores this process may use).
-    """
-
-    profile: str = "custom"
-    hidden_units: int = 2000
-    n_hidden_layers: int = 3
-    latent_dim: int = 64
-    likelihood: str = "learned"
-    stage1_epochs: int = PAPER_EPOCHS_PER_STAGE
-    stage2_epochs: int = PAPER_EPOCHS_PER_STAGE
-    batch_size: int = 128
-    lr: float = PAPER_LR
-    beta: float = PAPER_BETA
-    warmup_epochs: float = PAPER_WARMUP_EPOCHS
-    alpha: float = PAPER_ALPHA
-    sigma: float = SIGMA
-    reg_notes_per_class: int = 0
-    reg_band_semitones: int = 0
-    test_fraction: float = 0.1
-    seed: int = cfg.DEFAULT_SEED
-    checkpoint_every: int = 100
-    iwae_samples: int = IWAE_SAMPLES
-    target_components: int = 3
-    target_scale: float = 1.0
-    device: str = "auto"
-    num_threads: int | None = None
-
-    def __post_init__(self):
-        if self.stage1_epochs < 0 or self.stage2_epochs < 0 or self.total_epochs < 1:
-            raise ValueError(f"need at least one epoch: {self.stage1_epochs} + {self.stage2_epochs}")
-        if self.batch_size < 1 or self.lr <= 0 or not 0 < self.test_fraction < 1:
-            raise ValueError(f"invalid batch_size / lr / test_fraction in {self}")
-        if self.alpha < 0 or self.beta < 0 or self.sigma <= 0 or self.target_scale <= 0:
-            raise ValueError(f"alpha, beta must be >= 0 and sigma > 0 in {self}")
-        if self.reg_band_semitones < 0 or (self.reg_band_semitones and
-                                           self.reg_notes_per_class <= 0):
-            raise ValueError("reg_band_semitones must be >= 0 and needs reg_notes_per_class > 0, "
-                             f"got {self.reg_band_semitones} and {self.reg_notes_per_class}")
-
-    @property
-    def total_epochs(self) -> int:
-        return self.stage1_epochs + self.stage2_epochs
-
-    def model_config(self, input_dim: int) -> ModelConfig:
-        return ModelConfig(input_dim=input_dim, hidden_units=self.hidden_units,
-                           n_hidden_layers=self.n_hidden_layers, latent_dim=self.latent_dim,
-                           likelihood=self.likelihood)
-
-    def alpha_at(self, epoch: int, regularized: bool) -> float:
-        """Weight of R during (0-based) ``epoch``."""
-        return self.alpha if regularized and epoch >= self.stage1_epochs else 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
-
-    def result_fields(self) -> dict:
-        """The fields that determine the trained weights (for resume / skip checks)."""
-        return {k: v for k, v in self.to_dict().items() if k not in _NON_RESULT_FIELDS}
-
-
-#: Training profiles.
-#:
-#: ``default`` -- sized and tuned on the project's 2-core CPU (nsgt-erb, 6,522
-#: notes, 168 bins: both twins in ~2 min wall, ~55 s of training for the
-#: vanilla model and ~65 s more for the regularised one, which starts from the
-#: vanilla stage 1). Choices, each measured on the real corpus:
-#:
-#: * 2 x 512 units (paper 3 x 2000: 21x the parameters, ~10x slower per sample
-#:   here), latent 64 as in the paper; 30 + 50 epochs of batches of 128;
-#:   Adam lr 1e-3 (10x the paper's, for ~250x fewer epochs); beta warm-up over
-#:   5 epochs (the paper's 100 / 20,000 would be a fraction of one epoch).
-#: * ``target_components = 5``: the 3-D MDS of the combined ratings keeps their
-#:   rank order only to Spearman 0.878 (5-D: 0.963), which caps what any
-#:   latent space fitted to a 3-D T can reach.
-#: * ``target_scale = 5``: at the raw scale of an MDS of 0..1 ratings the
-#:   Student-t kernel of R is nearly flat -- placing the 12 centroids
-#:   equidistant is within 0.06 nats of R's minimum -- so R hardly orders
-#:   them (Spearman ~0.2 at any alpha tried); x5 gives it contrast.
-#: * ``reg_notes_per_class = 128``, ``alpha = 25``: within a class, pitch and
-#:   dynamics spread the codes ~3x more than the spacing of the class
-#:   centroids, so centroids of a few notes are noisy and bias the distances R
-#:   fits. Measured on NSGT-ERB with the held-out instruments out of
-#:   training (Spearman of the space's centroids / test MSE over the vanilla
-#:   twin): 48 notes, alpha 30: 0.854 / +11.5 %; 64, 30: 0.889 / +9.9 %;
-#:   64, 15: 0.872 / +7.0 %; 96, 30: 0.907 / +8.2 %; 128, 25: 0.935 / +7.2 %.
-#:   alpha 100 cost +20 % test MSE.
-#:
-#: ``paper`` -- the paper's settings (a GPU job); R on the class centroids of
-#: each random minibatch (``reg_notes_per_class = 0``), T as given (3-D, scale 1).
-#: The paper does not give a batch size; 128 is used.
-#:
-#: ``smoke`` -- a tiny network for a few epochs (seconds; tests, notebook tests).
-PROFILES: dict[str, TrainConfig] = {
-    "smoke": TrainConfig(profile="smoke", hidden_units=32, n_hidden_layers=2, latent_dim=8,
-                         stage1_epochs=3, stage2_epochs=3, batch_size=64, lr=1e-3,
-                         warmup_epochs=1, alpha=1.0, reg_notes_per_class=4, target_scale=5.0,
-                         checkpoint_every=1, iwae_samples=8),
-    "default": TrainConfig(profile="default", hidden_units=512, n_hidden_layers=2, latent_dim=64,
-                           stage1_epochs=30, stage2_epochs=50, batch_size=128, lr=1e-3,
-                           warmup_epochs=5, alpha=25.0, reg_notes_per_class=128,
-                           target_components=5, target_scale=5.0, checkpoint_every=5,
-                           iwae_samples=100),
-    "paper": TrainConfig(profile="paper", hidden_units=2000, n_hidden_layers=3, latent_dim=64,
-                         stage1_epochs=PAPER_EPOCHS_PER_STAGE,
-                         stage2_epochs=PAPER_EPOCHS_PER_STAGE, batch_size=128, lr=PAPER_LR,
-                         warmup_epochs=PAPER_WARMUP_EPOCHS, alpha=PAPER_ALPHA,
-                         reg_notes_per_class=0, target_components=3, target_scale=1.0,
-                         checkpoint_every=100, iwae_samples=100),
-}
-
-
-def get_profile(name: str, **overrides) -> TrainConfig:
-    """A copy of ``PROFILES[name]`` with ``overrides`` applied."""
-    if name not in PROFILES:
-        raise KeyError(f"unknown training profile {name!r}; choose from {sorted(PROFILES)}")
-    return dataclasses.replace(PROFILES[name], **overrides)
 
 
 # -- data split -----------------------------------------------------------------
@@ -311,14 +114,6 @@ def _resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def available_cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _frame_hash(df: pd.DataFrame) -> str:
@@ -409,7 +204,7 @@ def space_is_current(directory: str | os.PathLike, features, config: TrainConfig
 
 
 def _load_target(config: TrainConfig) -> pd.DataFrame:
-    return _space._perception_module().timbre_space(n_components=config.target_components,
+    return perception.timbre_space(n_components=config.target_components,
                                              seed=config.seed)
 
 
@@ -479,7 +274,7 @@ def train_space(features, target: pd.DataFrame | None, config: TrainConfig,
     target.index = target.index.astype(str)
 
     device = _resolve_device(config.device)
-    threads = config.num_threads or available_cores()
+    threads = config.num_threads or cfg.available_cores()
     with _Determinism(threads):
         result = _train(features, frames, catalog, target, config, out_dir, regularized,
                         progress, device, stop_after, save_stage1)
@@ -492,7 +287,6 @@ def train_space(features, target: pd.DataFrame | None, config: TrainConfig,
 
 def _train(features, frames, catalog, target, config, out_dir, regularized, progress, device,
            stop_after, save_stage1):
-    from tqdm.auto import tqdm
 
     split = stratified_split(catalog, config.test_fraction, config.seed)
     train_idx = np.flatnonzero(split == "train")
@@ -711,7 +505,6 @@ def _write_space(out_dir, model, features, frames, catalog, split, target, curve
 
 def _say(progress: bool, message: str) -> None:
     if progress:
-        from tqdm.auto import tqdm
 
         tqdm.write(message)
 
@@ -783,8 +576,6 @@ def training_features(transform: str, progress: bool = True):
     :data:`vts.instruments.HELD_OUT_INSTRUMENTS`, which stay unseen so that
     they can be placed in a trained space as novel instruments.
     """
-    from .features import load_features
-    from .instruments import HELD_OUT_INSTRUMENTS
 
     return load_features(transform, progress=progress).without(HELD_OUT_INSTRUMENTS)
 
@@ -819,7 +610,7 @@ def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
     transforms = tuple(cfg.TRANSFORMS if transforms is None else transforms)
     out_root = Path(out_root) if out_root is not None else cfg.models_dir()
     target = _load_target(config)
-    dissimilarity = _space._perception_module().combined_dissimilarity()
+    dissimilarity = perception.combined_dissimilarity()
     plan = model_plan(transforms, config, banded)
     for name in transforms:
         features = training_features(name, progress)

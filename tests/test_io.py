@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vts.audio import AudioError, load_audio, read_audio, write_wav
+from vts.io import AudioError, load_audio, read_audio, write_wav
 
 
 def test_load_mixes_down_and_resamples(tmp_path):
@@ -45,7 +45,7 @@ def test_atomic_outputs_are_readable_by_others(tmp_path):
     import os
     import stat
 
-    from vts._io import write_json
+    from vts.io import write_json
 
     old = os.umask(0o022)
     try:

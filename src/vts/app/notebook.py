@@ -1,51 +1,46 @@
-"""Run the notebooks that rebuild every figure, animation and sound; and what they share.
+"""What the notebooks share: their run context, models on demand, and small steps.
 
-Runner
-------
-``python -m vts.notebooks --profile default|smoke|paper [--only 01,02] [--output-dir figures/]
-[--models-dir models/] [--build-dir build/] [--seed 0] [--kernel python3]``
-executes every numbered notebook of ``notebooks/`` (``NN_name.ipynb``) with
-papermill into ``build/notebooks/<name>.ipynb``, injecting the parameters
-``profile``, ``models_dir``, ``figures_dir`` and ``seed``; artefacts go to
-``<output-dir>/<name>/`` and ``<output-dir>/README.md`` indexes them (built from
-``manifest.json``, see :mod:`vts.figures`). A notebook that raises stops the run
-with a :class:`NotebookError` naming the notebook and the failing cell.
-Notebooks run one after another (the manifest has a single writer at a time);
-each also runs alone, interactively or with ``--only``: models come from
-:func:`ensure_models`, which trains what is missing through
-:func:`vts.train.train_all`.
-
-Sizes
------
-How big the grids, paths and animations are depends on the profile and is
-defined once, here, in :data:`PROFILE_SETTINGS`; notebooks read it through the
-:class:`NotebookContext` returned by :func:`setup`.
-
-Helpers
--------
-The notebooks stay one-liners over the package; the few steps that are specific
-to a notebook (choosing notes with a fallback, assembling a panel, the
-novel-instrument distances, Table 1 beside the paper's values ...) are the
-functions below, each small and tested.
+Every notebook starts with :func:`setup`, which returns a
+:class:`NotebookContext` (profile, sizes from :mod:`vts.profiles`, folders,
+seed), and gets its spaces through :func:`ensure_models`, which trains what is
+missing. The few steps specific to one notebook (choosing notes with a
+fallback, assembling a panel, the novel-instrument distances, Table 1 beside
+the paper's values ...) are the functions below, each small and tested.
+:mod:`vts.app.runner` executes the notebooks (``vts figures``).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import random
 import re
-import sys
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
+from IPython import get_ipython
+from tqdm.auto import tqdm
 
-from . import config
-from ._io import write_json
+from .. import config
+from .. import paths as syn
+from ..data import dynamics_ordinal, parse_note
+from ..dsp import get_transform, griffin_lim, spectral_convergence, sustained_frame
+from ..dsp.descriptors import compute
+from ..instruments import family
+from ..io import load_audio
+from ..metrics import PAPER_RESULTS
+from ..paths import (
+    descending_curve,
+    descriptor_topology,
+    log_curve,
+    path_spectra,
+    spectral_distance,
+)
+from ..profiles import FigureSettings, get_settings
+from ..space import TimbreSpace
+from ..train import get_profile, model_plan, space_is_current, train_all, training_features
+from . import figures
 
 #: Folder of the notebooks of the repository.
 NOTEBOOKS_DIR = config.PROJECT_ROOT / "notebooks"
@@ -82,94 +77,6 @@ INTERPOLATION_PAIRS: tuple[tuple[NoteSpec, NoteSpec, bool], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class NotebookSettings:
-    """Sizes of everything the notebooks compute, per profile.
-
-    Attributes
-    ----------
-    transforms : tuple of str
-        Transforms whose vanilla and regularised spaces are trained and compared.
-    transform : str
-        Transform of the deep-dive notebooks (06-09).
-    grid_size : int
-        Points per side of each descriptor plane (the paper: 50).
-    planes : tuple of float
-        Plane positions along each PCA axis (scaled units; the paper's six).
-    traversal_positions : int
-        Frames of each descriptor traversal animation / slider.
-    path_points : int
-        Points of the decoded-spectra figure of a path (the paper: 8).
-    path_steps : int
-        Points of each path in the animations, the HTML and the distance table.
-    path_seconds : float
-        Duration (s) of each path sound.
-    roundtrip_seconds : float
-        Excerpt (s) of the note sent through each transform.
-    griffin_lim_iters : int
-        Phase-retrieval iterations of every sound.
-    novel_notes : int
-        Notes per novel instrument encoded (evenly spread over its notes).
-    background_points : int
-        Corpus codes drawn behind paths / in latent scatter plots (subsampled).
-    reconstructions : int
-        Test frames shown per space.
-    synthesis_steps, synthesis_candidates : int
-        Steps and candidates per step of Algorithm 1.
-    synthesis_radius : float
-        Largest step (latent units) of Algorithm 1.
-    synthesis_seconds : float
-        Duration (s) of each descriptor-synthesis sound.
-    permutations : int
-        Mantel permutations of the perceptual evaluation.
-    fps : float
-        Frames per second of the animations.
-    """
-
-    transforms: tuple[str, ...] = config.TRANSFORMS
-    transform: str = config.DEFAULT_TRANSFORM
-    grid_size: int = 50
-    planes: tuple[float, ...] = (-0.75, -0.45, -0.15, 0.15, 0.45, 0.75)
-    traversal_positions: int = 10
-    path_points: int = 8
-    path_steps: int = 16
-    path_seconds: float = 2.0
-    roundtrip_seconds: float = 1.5
-    griffin_lim_iters: int = 32
-    novel_notes: int = 24
-    background_points: int = 1500
-    reconstructions: int = 6
-    synthesis_steps: int = 24
-    synthesis_candidates: int = 64
-    synthesis_radius: float = 0.5
-    synthesis_seconds: float = 2.0
-    permutations: int = 999
-    fps: float = 4.0
-
-
-#: The one table of notebook sizes per profile (``paper`` = ``default`` with
-#: finer animations; the models differ, not the figures).
-PROFILE_SETTINGS: dict[str, NotebookSettings] = {
-    "smoke": NotebookSettings(transforms=("nsgt-erb", "stft"), grid_size=8,
-                              traversal_positions=3, path_points=4, path_steps=5,
-                              path_seconds=0.4, roundtrip_seconds=0.4, griffin_lim_iters=4,
-                              novel_notes=3, background_points=200, reconstructions=3,
-                              synthesis_steps=4, synthesis_candidates=8, synthesis_seconds=0.4,
-                              permutations=49),
-    "default": NotebookSettings(),
-    "paper": NotebookSettings(traversal_positions=16, path_steps=24, griffin_lim_iters=64,
-                              novel_notes=60, background_points=3000, synthesis_steps=40,
-                              permutations=9999),
-}
-
-
-def get_settings(profile: str) -> NotebookSettings:
-    """The :class:`NotebookSettings` of ``profile``."""
-    if profile not in PROFILE_SETTINGS:
-        raise KeyError(f"unknown profile {profile!r}; choose from {', '.join(PROFILE_SETTINGS)}")
-    return PROFILE_SETTINGS[profile]
-
-
 # ============================================================================ context
 @dataclass
 class NotebookContext:
@@ -180,7 +87,7 @@ class NotebookContext:
     name : str
         Notebook name (``01_perceptual_spaces``).
     profile : str
-    settings : NotebookSettings
+    settings : FigureSettings
     models_dir, figures_dir : Path
         Trained spaces; figures root.
     out_dir : Path
@@ -190,7 +97,7 @@ class NotebookContext:
 
     name: str
     profile: str
-    settings: NotebookSettings
+    settings: FigureSettings
     models_dir: Path
     figures_dir: Path
     out_dir: Path
@@ -205,12 +112,7 @@ def seed_everything(seed: int) -> None:
     """Seed python's, numpy's and torch's global generators."""
     random.seed(seed)
     np.random.seed(seed % 2 ** 32)
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+    torch.manual_seed(seed)
 
 
 def setup(name: str, profile: str = "default", models_dir=None, figures_dir=None,
@@ -222,7 +124,7 @@ def setup(name: str, profile: str = "default", models_dir=None, figures_dir=None
     name : str
         The notebook's name (its file name without ``.ipynb``).
     profile : str
-        Key of :data:`PROFILE_SETTINGS` (and of :data:`vts.train.PROFILES`).
+        Key of :data:`vts.profiles.PROFILES`.
     models_dir, figures_dir : path or None
         Default :func:`vts.config.models_dir` / :func:`vts.config.figures_dir`.
     seed : int
@@ -230,7 +132,6 @@ def setup(name: str, profile: str = "default", models_dir=None, figures_dir=None
     The notebook's previous manifest entries are dropped (it is about to write
     them again), and matplotlib figures display inline when run in IPython.
     """
-    from . import figures
 
     settings = get_settings(profile)
     models = Path(models_dir).resolve() if models_dir else config.models_dir()
@@ -244,10 +145,6 @@ def setup(name: str, profile: str = "default", models_dir=None, figures_dir=None
 
 
 def _inline_figures() -> None:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover
-        return
     shell = get_ipython()
     if shell is not None and hasattr(shell, "run_line_magic"):
         try:
@@ -268,8 +165,6 @@ def ensure_models(ctx: NotebookContext, transforms: Iterable[str] | None = None,
         in the order of :func:`vts.train.model_plan` (vanilla, regularized and,
         for :data:`vts.train.BANDED_TRANSFORMS`, banded; transforms in the order given).
     """
-    from .space import TimbreSpace
-    from .train import get_profile, model_plan, space_is_current, train_all, training_features
 
     transforms = tuple(ctx.settings.transforms if transforms is None else transforms)
     plan = model_plan(transforms, get_profile(ctx.profile))
@@ -312,7 +207,6 @@ def pick_note(catalog: pd.DataFrame, spec: NoteSpec | str, pitch: int | None = N
     LookupError
         If the instrument has no note in the catalogue.
     """
-    from .data import dynamics_ordinal, parse_note
 
     spec = NoteSpec(spec) if isinstance(spec, str) else spec
     rows = catalog[catalog["instrument"] == spec.instrument]
@@ -340,7 +234,6 @@ def pick_pair(catalog: pd.DataFrame, a: NoteSpec, b: NoteSpec, same_pitch: bool,
               verbose: bool = True) -> tuple[pd.Series, pd.Series]:
     """Two notes for an interpolation; with ``same_pitch`` both at the pitch they share
     that is nearest to ``a``'s wanted pitch (falls back to nearest notes when they share none)."""
-    from .data import parse_note
 
     if same_pitch:
         pa = set(pd.to_numeric(catalog.loc[catalog["instrument"] == a.instrument, "pitch"],
@@ -395,16 +288,15 @@ def transform_roundtrip(audio: np.ndarray, transform: str, n_iter: int,
         (audio, float32, same length as ``audio``), ``spectral_convergence``
         (``||S - |F(x̂)||| / ||S||``, 0 = perfect).
     """
-    from . import transforms as tfm
 
-    tr = tfm.get_transform(transform)
+    tr = get_transform(transform)
     audio = np.asarray(audio, dtype=np.float64)
     magnitude = tr.magnitude(audio)
-    recon = tfm.griffin_lim(magnitude, tr, n_iter=n_iter, length=len(audio), seed=seed)
+    recon = griffin_lim(magnitude, tr, n_iter=n_iter, length=len(audio), seed=seed)
     return {"name": tr.name, "frequencies": np.asarray(tr.frequencies),
             "hop_seconds": tr.hop_seconds, "magnitude": magnitude,
             "reconstruction_magnitude": tr.magnitude(recon), "reconstruction": recon,
-            "spectral_convergence": tfm.spectral_convergence(magnitude, recon, tr)}
+            "spectral_convergence": spectral_convergence(magnitude, recon, tr)}
 
 
 # ============================================================================ 04 latent spaces
@@ -427,7 +319,7 @@ def latent_panel(space, rng: np.random.Generator, max_points: int, split: str = 
             "hover": rows["note_id"].astype(str).tolist(), "centroids": cents}
 
 
-def test_reconstructions(space, features, n: int) -> list[dict]:
+def reconstruction_examples(space, features, n: int) -> list[dict]:
     """Up to ``n`` test frames of distinct instruments and their decoding through ``space``.
 
     Frames are matched to the space's test split by ``note_id``; instruments in
@@ -452,7 +344,6 @@ def table1_with_paper(table: pd.DataFrame) -> pd.DataFrame:
     Adds ``paper_loglik`` and ``paper_mse`` (vanilla rows only: the paper's
     Table 1 is unregularised) and ``paper_kl`` (Figure 3: regularised or vanilla).
     """
-    from .space import PAPER_RESULTS
 
     out = table.copy()
     reg = out["regularized"].astype(bool)
@@ -494,10 +385,7 @@ def novel_notes(catalog: pd.DataFrame, instruments: Sequence[str], per_instrumen
 def sustained_magnitudes(paths: Sequence[str], transform: str, progress: bool = False
                          ) -> np.ndarray:
     """Sustained magnitude frame ``(n, n_bins)`` of each sound file (the model's input rule)."""
-    from tqdm.auto import tqdm
 
-    from .audio import load_audio
-    from .transforms import sustained_frame
 
     return np.stack([sustained_frame(load_audio(p), transform)
                      for p in tqdm(list(paths), desc="analysing", disable=not progress)])
@@ -507,7 +395,7 @@ def novel_view(space, notes: pd.DataFrame, magnitudes: np.ndarray, rng: np.rando
                max_points: int) -> dict:
     """PCA coordinates of a space's training codes, its centroids and the novel notes.
 
-    Keys as :func:`vts.plots.plot_novel_instruments` expects, plus ``novel_codes``
+    Keys as :func:`vts.app.plots.plot_novel_instruments` expects, plus ``novel_codes``
     (m, latent_dim) and ``novel_labels``.
     """
     train = space.latents[space.latents["split"] == "train"]
@@ -541,7 +429,6 @@ def family_distances(space, codes: np.ndarray, labels: Sequence[str]) -> pd.Data
         own_family_distance(_rel), own_family_rank`` (1 = the nearest training
         instrument is of its own family), ``family_match``.
     """
-    from .instruments import family
 
     cents = space.centroids
     c = cents.to_numpy(np.float64)
@@ -594,10 +481,9 @@ def interpolation_paths(space, start: pd.Series, end: pd.Series, n_points: int,
 
     ``linear`` / ``spherical``: ``n_points`` points between the notes'
     sustained-frame codes; ``expressive``: the spherical path plus each note's
-    own frame-by-frame motion (:func:`vts.synthesis.expressive_path`, weight
+    own frame-by-frame motion (:func:`vts.paths.expressive_path`, weight
     ``scale``), one point per transform frame over ``seconds``.
     """
-    from . import synthesis as syn
 
     z_a, z_b = space.encode_audio([start["path"], end["path"]]).astype(np.float64)
     traj_a = syn.note_trajectory(space, start["path"])
@@ -624,7 +510,6 @@ def linear_vs_spherical(space, pair: PairPaths) -> dict:
         ``latent_gap_rel`` (largest latent distance between the two paths over
         the end points' distance).
     """
-    from .synthesis import path_spectra, spectral_distance
 
     lin, sph = pair.paths["linear"], pair.paths["spherical"]
     s_lin, s_sph = path_spectra(space, lin), path_spectra(space, sph)
@@ -679,9 +564,8 @@ def descriptor_sweeps(space, positions: Sequence[float], n: int
     """Descriptor maps on planes at ``positions`` along each PCA axis.
 
     Returns ``{axis name: {descriptor: (len(positions), n, n)}}``
-    (:func:`vts.synthesis.descriptor_topology` for axes X, Y, Z).
+    (:func:`vts.paths.descriptor_topology` for axes X, Y, Z).
     """
-    from .synthesis import descriptor_topology
 
     return {name: descriptor_topology(space, k, positions, n) for k, name in enumerate(AXES)}
 
@@ -725,8 +609,6 @@ def synthesis_targets(space, z_origin: np.ndarray, n_steps: int, centroid_drop: 
     centroid; ``bandwidth``: log-shaped ascent to ``(1 + bandwidth_rise)`` times
     its bandwidth. Each has ``n_steps + 1`` points (Hz).
     """
-    from .descriptors import compute
-    from .synthesis import descending_curve, log_curve, path_spectra
 
     spectrum = path_spectra(space, z_origin)[0]
     freqs = space.transform.frequencies
@@ -734,184 +616,3 @@ def synthesis_targets(space, z_origin: np.ndarray, n_steps: int, centroid_drop: 
     b0 = float(compute("bandwidth", spectrum, freqs))
     return {"centroid": descending_curve(c0, c0 * (1 - centroid_drop), n_steps + 1),
             "bandwidth": log_curve(b0, b0 * (1 + bandwidth_rise), n_steps + 1)}
-
-
-# ============================================================================ runner
-class NotebookError(RuntimeError):
-    """A notebook failed; the message names the notebook, the cell and the error."""
-
-
-@dataclass
-class NotebookRun:
-    name: str
-    output: Path
-    seconds: float
-    artefacts: int
-
-
-def list_notebooks(notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
-                   only: Iterable[str] | str | None = None) -> list[Path]:
-    """Numbered notebooks (``NN_name.ipynb``) in order, optionally only some.
-
-    Parameters
-    ----------
-    only : "01,02", ["01", "07_interpolation_paths"] or None
-        Numbers or names to keep.
-
-    Raises
-    ------
-    ValueError
-        If a selection matches no notebook (the available ones are listed).
-    """
-    folder = Path(notebooks_dir)
-    found = sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
-    if not found:
-        raise FileNotFoundError(f"{folder}: no numbered notebook (NN_name.ipynb)")
-    if only is None:
-        return found
-    wanted = [w.strip() for w in (only.split(",") if isinstance(only, str) else only) if w.strip()]
-    chosen = []
-    for w in wanted:
-        hits = [p for p in found if p.stem == w or p.name[:2] == w.zfill(2)]
-        if not hits:
-            raise ValueError(f"no notebook matches {w!r}; available: "
-                             f"{', '.join(p.stem for p in found)}")
-        chosen += [h for h in hits if h not in chosen]
-    return sorted(chosen)
-
-
-def notebook_title(path: str | os.PathLike) -> str:
-    """The first Markdown heading of a notebook (else its name)."""
-    nb = json.loads(Path(path).read_text())
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") == "markdown":
-            for line in "".join(cell.get("source", "")).splitlines():
-                if line.startswith("#"):
-                    return line.lstrip("#").strip()
-    return Path(path).stem
-
-
-def run_notebook(path: str | os.PathLike, output: str | os.PathLike, parameters: Mapping,
-                 kernel_name: str = KERNEL_NAME) -> Path:
-    """Execute one notebook with papermill; raise :class:`NotebookError` on failure.
-
-    The executed notebook (with the traceback, on failure) is written to ``output``.
-    """
-    import papermill as pm
-    from jupyter_client.kernelspec import NoSuchKernel
-    from papermill.exceptions import PapermillExecutionError
-
-    path, output = Path(path), Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        pm.execute_notebook(str(path), str(output), parameters=dict(parameters),
-                            kernel_name=kernel_name, progress_bar=False, log_output=False,
-                            cwd=str(path.parent))
-    except PapermillExecutionError as error:
-        source = (error.source or "").strip()
-        if len(source) > 600:
-            source = source[:600] + " ..."
-        raise NotebookError(
-            f"notebook {path.stem} failed in cell {error.cell_index} (execution count "
-            f"{error.exec_count}): {error.ename}: {error.evalue}\n--- cell source ---\n{source}"
-            f"\n--- executed notebook with the traceback: {output}") from None
-    except NoSuchKernel as error:
-        raise NotebookError(f"notebook {path.stem}: no Jupyter kernel named {kernel_name!r} "
-                            f"({error}); install ipykernel in this environment "
-                            f"({sys.executable} -m pip install ipykernel)") from None
-    return output
-
-
-def run_notebooks(profile: str = "default", only=None, output_dir=None, models_dir=None,
-                  build_dir=None, seed: int = config.DEFAULT_SEED,
-                  notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
-                  kernel_name: str = KERNEL_NAME, progress: bool = True) -> list[NotebookRun]:
-    """Run the notebooks in order and write the figures index.
-
-    Parameters
-    ----------
-    profile : str
-        Key of :data:`PROFILE_SETTINGS` / :data:`vts.train.PROFILES`.
-    only : see :func:`list_notebooks`
-    output_dir, models_dir, build_dir : path, optional
-        Figures root (default :func:`vts.config.figures_dir`), trained spaces
-        (:func:`vts.config.models_dir`), and the folder whose ``notebooks/``
-        receives the executed notebooks (:func:`vts.config.build_dir`).
-    seed : int
-    kernel_name : str
-        Jupyter kernel (default ``python3``: ipykernel in this interpreter).
-
-    Returns
-    -------
-    list of NotebookRun (name, executed notebook, seconds, artefacts registered).
-
-    Raises
-    ------
-    NotebookError
-        At the first notebook that raises; the index still lists what was made.
-    """
-    from tqdm.auto import tqdm
-
-    from . import figures
-
-    get_settings(profile)
-    paths = list_notebooks(notebooks_dir, only)
-    out = Path(output_dir).resolve() if output_dir else config.figures_dir()
-    models = Path(models_dir).resolve() if models_dir else config.models_dir()
-    executed = (Path(build_dir).resolve() if build_dir else config.build_dir()) / "notebooks"
-    out.mkdir(parents=True, exist_ok=True)
-    figures.set_run_info(out, profile=profile, seed=int(seed))
-    params = {"profile": profile, "models_dir": str(models), "figures_dir": str(out),
-              "seed": int(seed)}
-    runs: list[NotebookRun] = []
-    titles = {p.stem: notebook_title(p) for p in list_notebooks(notebooks_dir)}
-    bar = tqdm(paths, desc="notebooks", unit="notebook", disable=not progress)
-    try:
-        for path in bar:
-            bar.set_postfix_str(path.stem)
-            t0 = time.perf_counter()
-            run_notebook(path, executed / path.name, params, kernel_name)
-            made = sum(1 for e in figures.read_manifest(out)["artefacts"].values()
-                       if e.get("notebook") == path.stem)
-            runs.append(NotebookRun(path.stem, executed / path.name,
-                                    time.perf_counter() - t0, made))
-            if made == 0:
-                print(f"warning: notebook {path.stem} registered no artefact", file=sys.stderr)
-    finally:
-        bar.close()
-        figures.write_index(out, titles)
-        if runs:
-            write_json(executed / "timings.json",
-                       {"profile": profile, "seed": int(seed),
-                        "notebooks": [{**asdict(r), "output": str(r.output)} for r in runs]})
-    return runs
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vts.notebooks",
-        description="Run the notebooks that rebuild every figure, animation and sound.")
-    parser.add_argument("--profile", default="default", choices=sorted(PROFILE_SETTINGS))
-    parser.add_argument("--only", help="comma-separated notebook numbers or names (e.g. 01,02)")
-    parser.add_argument("--output-dir", help="figures root (default: figures/)")
-    parser.add_argument("--models-dir", help="trained spaces (default: models/)")
-    parser.add_argument("--build-dir", help="executed notebooks go to <build-dir>/notebooks")
-    parser.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
-    parser.add_argument("--kernel", default=KERNEL_NAME, help="Jupyter kernel name")
-    args = parser.parse_args(argv)
-    try:
-        runs = run_notebooks(args.profile, args.only, args.output_dir, args.models_dir,
-                             args.build_dir, args.seed, kernel_name=args.kernel)
-    except (NotebookError, ValueError, FileNotFoundError, KeyError) as error:
-        print(f"vts.notebooks: error: {error}", file=sys.stderr)
-        return 1
-    width = max(len(r.name) for r in runs) if runs else 10
-    for r in runs:
-        print(f"{r.name:<{width}}  {r.seconds:7.1f} s  {r.artefacts:3d} artefacts")
-    print(f"{len(runs)} notebooks in {sum(r.seconds for r in runs):.1f} s; index: "
-          f"{(Path(args.output_dir) if args.output_dir else config.figures_dir()) / 'README.md'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

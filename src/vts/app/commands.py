@@ -1,41 +1,58 @@
-"""The ``vts`` command line: one sub-command per step of the project.
-
-Every sub-command prints ``vts <command>: error: <message>`` (naming the
-file at fault) and exits with status 1 on bad input, instead of a traceback.
-"""
+"""What each ``vts`` sub-command does (the parser lives in :mod:`vts.app.cli`)."""
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
-import sys
 from pathlib import Path
 
-from . import __version__, config
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from tqdm.auto import tqdm
+
+from .. import config, paths
+from ..data import AUDIO_EXTENSIONS, main_data
+from ..features import compute_all
+from ..instruments import canonical
+from ..io import AudioError, atomic_path, write_wav
+from ..listeners import main_evaluate
+from ..space import TimbreSpace
+from ..train import train_all
+from .runner import NotebookError, run_notebooks
 
 
-def _cmd_data(args: argparse.Namespace) -> int:
-    from .data import main_data
+def cmd_data(args: argparse.Namespace) -> int:
 
     return main_data(download=args.download)
 
 
-def _cmd_features(args: argparse.Namespace) -> int:
-    from .features import compute_all
+def cmd_features(args: argparse.Namespace) -> int:
 
     compute_all(transforms=args.transform or config.TRANSFORMS)
     return 0
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import train_all
+def cmd_train(args: argparse.Namespace) -> int:
 
     train_all(profile=args.profile, transforms=args.transform or config.TRANSFORMS)
     return 0
 
 
-def _progress_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-progress", dest="progress", action="store_false",
-                        help="no progress bar")
+def cmd_figures(args: argparse.Namespace) -> int:
+    try:
+        runs = run_notebooks(args.profile, args.only, args.output_dir, args.models_dir,
+                             args.build_dir, args.seed, kernel_name=args.kernel)
+    except NotebookError as error:
+        raise RuntimeError(str(error)) from error
+    width = max(len(r.name) for r in runs) if runs else 10
+    for r in runs:
+        print(f"{r.name:<{width}}  {r.seconds:7.1f} s  {r.artefacts:3d} artefacts")
+    out = Path(args.output_dir) if args.output_dir else config.figures_dir()
+    print(f"{len(runs)} notebooks in {sum(r.seconds for r in runs):.1f} s; index: "
+          f"{out / 'README.md'}")
+    return 0
 
 
 def _check_model_dir(model_dir) -> Path:
@@ -48,16 +65,13 @@ def _check_model_dir(model_dir) -> Path:
 
 def _load_space(model_dir: str):
     _check_model_dir(model_dir)
-    from .space import TimbreSpace
 
     return TimbreSpace.load(model_dir)
 
 
 def _check_audio(path: Path) -> None:
     """Fail fast on a sound file that is missing, empty or not decodable (header check)."""
-    import soundfile as sf
 
-    from .audio import AudioError
 
     if not path.is_file():
         raise AudioError(f"{path}: no such audio file")
@@ -71,7 +85,6 @@ def _check_audio(path: Path) -> None:
 
 def _audio_files(paths: list[str]) -> list[Path]:
     """The files named, with every audio file under each folder named (sorted)."""
-    from .data import AUDIO_EXTENSIONS
 
     files: list[Path] = []
     for raw in paths:
@@ -89,7 +102,6 @@ def _audio_files(paths: list[str]) -> list[Path]:
 
 def _encode_file(space, path: Path):
     """Posterior mean of a file's sustained frame; every failure names the file."""
-    from .audio import AudioError
 
     try:
         return space.encode_audio(path)
@@ -99,12 +111,8 @@ def _encode_file(space, path: Path):
         raise ValueError(f"{path}: {error}") from error
 
 
-def _cmd_embed(args: argparse.Namespace) -> int:
-    import numpy as np
-    import pandas as pd
-    from tqdm.auto import tqdm
+def cmd_embed(args: argparse.Namespace) -> int:
 
-    from ._io import atomic_path
 
     _check_model_dir(args.model)
     files = _audio_files(args.audio)
@@ -134,7 +142,6 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 def _parse_point(raw: str, model_dir, n_axes: int) -> list[float]:
     """PCA coordinates of ``--point``; the error names the option and the model."""
-    import math
 
     try:
         values = [float(v) for v in raw.split(",")]
@@ -150,7 +157,6 @@ def _parse_point(raw: str, model_dir, n_axes: int) -> list[float]:
 
 def _pca_axes(model_dir) -> int:
     """PCA axes of a space from its config.json alone (3, or the latent size if smaller)."""
-    import json
 
     try:
         latent_dim = int(json.loads((Path(model_dir) / "config.json").read_text())
@@ -162,19 +168,14 @@ def _pca_axes(model_dir) -> int:
 
 def _endpoint(space, spec: str, trajectory: bool):
     """Code (and, for expressive paths, per-frame codes) of an audio file or an instrument."""
-    from .audio import AudioError
-    from .data import AUDIO_EXTENSIONS
-    from .instruments import canonical
 
     path = Path(spec)
     if path.exists():
         z = _encode_file(space, path)
         if not trajectory:
             return z, None
-        from .synthesis import note_trajectory
-
         try:
-            return z, note_trajectory(space, path)
+            return z, paths.note_trajectory(space, path)
         except (ValueError, RuntimeError) as error:
             raise ValueError(f"{path}: {error}") from error
     names = {str(n): str(n) for n in space.instruments}
@@ -193,11 +194,7 @@ def _endpoint(space, spec: str, trajectory: bool):
                      f"(instruments: {', '.join(space.instruments)})")
 
 
-def _cmd_synth(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from .audio import write_wav
-
+def cmd_synth(args: argparse.Namespace) -> int:
     if args.point is None and (args.start is None or args.end is None):
         raise ValueError("give --point PC1,PC2,PC3, or both --from and --to")
     if args.point is not None and (args.start is not None or args.end is not None):
@@ -212,19 +209,12 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             _check_audio(Path(spec))
     space = _load_space(args.model)
     tr = space.transform
-    rate = int(getattr(tr, "sample_rate", config.SAMPLE_RATE))
-    from . import synthesis
-
+    rate = int(tr.sample_rate)
     if args.point is not None:
         seconds = args.seconds or 1.0
         point = _parse_point(args.point, space.directory, int(space.pca.n_components_))
         z = space.from_pca(np.asarray(point, dtype=np.float64))
-        if args.reconstruction == "fast":
-            from .widgets import FastRenderer
-
-            audio = FastRenderer(tr, rate).render(space.decode_magnitude(z), seconds)
-        else:
-            audio = synthesis.point_audio(space, z, seconds, n_iter=args.n_iter)
+        audio = space.synthesize(z, seconds, method=args.reconstruction, n_iter=args.n_iter)
         what = f"point {args.point}"
     else:
         seconds = args.seconds or 3.0
@@ -233,16 +223,11 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         z_b, frames_b = _endpoint(space, args.end, expressive)
         if expressive:
             n_frames = int(tr.n_frames(max(1, round(seconds * rate))))
-            path = synthesis.expressive_path(frames_a, frames_b, n_frames, scale=args.scale)
+            path = paths.expressive_path(frames_a, frames_b, n_frames, scale=args.scale)
         else:
-            path = getattr(synthesis, f"{args.path}_path")(z_a, z_b, args.steps)
-        if args.reconstruction == "fast":
-            from .widgets import path_audio_fast
-
-            frame_rate = 1.0 / float(tr.hop_seconds) if expressive else 25.0
-            audio = path_audio_fast(space, path, seconds, frame_rate=frame_rate)
-        else:
-            audio = synthesis.path_audio(space, path, seconds, n_iter=args.n_iter)
+            path = paths.PATHS[args.path](z_a, z_b, args.steps)
+        audio = paths.path_audio(space, path, seconds, method=args.reconstruction,
+                                 n_iter=args.n_iter)
         what = f"{args.path} path {args.start} -> {args.end} ({len(path)} points)"
     audio = np.asarray(audio, dtype=np.float32)
     if not np.all(np.isfinite(audio)):
@@ -286,8 +271,7 @@ def space_info(space) -> dict:
     }
 
 
-def _cmd_info(args: argparse.Namespace) -> int:
-    import json
+def cmd_info(args: argparse.Namespace) -> int:
 
     info = space_info(_load_space(args.model))
     if args.json:
@@ -317,108 +301,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    try:
-        from .evaluate import main_evaluate
-    except ImportError as error:
-        raise RuntimeError(f"vts.evaluate is not available in this installation ({error})") \
-            from error
+def cmd_evaluate(args: argparse.Namespace) -> int:
     for model in args.model:
         _check_model_dir(model)
     models = args.model if len(args.model) > 1 else args.model[0]
     return main_evaluate(models, args.studies, args.out)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vts", description="Generative variational timbre spaces (Esling et al., DAFx 2018).")
-    parser.add_argument("--version", action="version", version=f"vts {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("data", help="index and validate the audio corpus -> data/catalog.csv")
-    p.add_argument("--download", choices=["tinysol"],
-                   help="first download a public data set with mirdata (needs internet)")
-    p.set_defaults(func=_cmd_data)
-
-    p = sub.add_parser("features", help="compute the cached spectral frames of the corpus")
-    p.add_argument("--transform", action="append", choices=config.TRANSFORMS,
-                   help="only this transform (repeatable; default: all five)")
-    p.set_defaults(func=_cmd_features)
-
-    p = sub.add_parser("train", help="train vanilla and regularised spaces -> models/")
-    p.add_argument("--profile", default="default", choices=["smoke", "default", "paper"])
-    p.add_argument("--transform", action="append", choices=config.TRANSFORMS,
-                   help="only this transform (repeatable; default: all five)")
-    p.set_defaults(func=_cmd_train)
-
-    p = sub.add_parser(
-        "embed", help="latent codes, PCA coordinates and nearest instrument of sound files",
-        description="Encode the sustained frame of each sound file (posterior mean) and write "
-                    "one CSV row per file: path, z0..z{d-1}, pc1..pc3, nearest_instrument "
-                    "(nearest instrument centroid) and centroid_distance.")
-    p.add_argument("--model", required=True, metavar="DIR", help="timbre-space directory")
-    p.add_argument("--out", required=True, metavar="OUT.csv", help="CSV to write")
-    p.add_argument("audio", nargs="+", metavar="AUDIO",
-                   help="sound files (folders: every audio file under them)")
-    _progress_flag(p)
-    p.set_defaults(func=_cmd_embed)
-
-    p = sub.add_parser(
-        "synth", help="render a sound from a PCA point or along a path between two sounds",
-        description="Render the decoded note at a PCA point (--point), or one sound that moves "
-                    "along a latent path from A to B (--from/--to: audio files, or instrument "
-                    "names for their centroid).")
-    p.add_argument("--model", required=True, metavar="DIR", help="timbre-space directory")
-    p.add_argument("--from", dest="start", metavar="A", help="audio file or instrument name")
-    p.add_argument("--to", dest="end", metavar="B", help="audio file or instrument name")
-    p.add_argument("--path", default="spherical", choices=["linear", "spherical", "expressive"],
-                   help="latent path from A to B (expressive: A and B audio files; default "
-                        "spherical)")
-    p.add_argument("--steps", type=int, default=8,
-                   help="decoded points of a linear / spherical path (default 8)")
-    p.add_argument("--scale", type=float, default=0.7,
-                   help="weight of the notes' own motion on an expressive path (default 0.7)")
-    p.add_argument("--point", metavar="PC1,PC2,PC3", help="PCA coordinates of one point")
-    p.add_argument("--seconds", type=float, default=None,
-                   help="duration in s (default: 1 for a point, 3 for a path)")
-    p.add_argument("--reconstruction", default="griffin-lim", choices=["griffin-lim", "fast"],
-                   help="phase retrieval through the transform, or the explorer's additive "
-                        "rendering (default griffin-lim)")
-    p.add_argument("--n-iter", type=int, default=64, help="Griffin-Lim iterations (default 64)")
-    p.add_argument("--out", required=True, metavar="WAV", help="WAV file to write")
-    p.set_defaults(func=_cmd_synth)
-
-    p = sub.add_parser("info", help="describe a trained timbre space",
-                       description="Transform, sizes, instruments, metrics and training profile "
-                                   "of a space directory.")
-    p.add_argument("--model", required=True, metavar="DIR", help="timbre-space directory")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_cmd_info)
-
-    p = sub.add_parser("evaluate", help="agreement of spaces with the listeners of timbre studies",
-                       description="Distances between the study stimuli in each space against "
-                                   "the study's dissimilarities (Mantel tests), with baselines.")
-    p.add_argument("--model", required=True, action="append", metavar="DIR",
-                   help="timbre-space directory (repeatable)")
-    p.add_argument("studies", nargs="*", metavar="STUDY_DIR",
-                   help="study folders or names (default: every study)")
-    p.add_argument("--out", required=True, metavar="CSV", help="table to write")
-    p.set_defaults(func=_cmd_evaluate)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print(f"vts {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
-        print(f"vts {args.command}: error: {error}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

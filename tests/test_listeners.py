@@ -1,4 +1,4 @@
-"""Tests of vts.evaluate: Mantel test, baselines, study alignment, tables and figure.
+"""Tests of vts.listeners: Mantel test, baselines, study alignment, tables and figure.
 
 Ground truth: a synthetic "brightness" study whose tones differ only in the
 decay of their partials; the listeners' dissimilarity is defined as the
@@ -19,7 +19,7 @@ import soundfile as sf
 from scipy.stats import spearmanr
 
 import synthetic
-from vts import evaluate as ev
+from vts import listeners as ev
 
 F0_HZ = 150.0
 FORMANT = 0.5
@@ -90,7 +90,7 @@ class CentroidSpace:
     regularized = False
 
     def __init__(self):
-        from vts.transforms import get_transform
+        from vts.dsp import get_transform
 
         self.transform = get_transform("stft")
 

@@ -9,16 +9,16 @@ the same decoded audio, for simple baselines.
 
 Stimulus -> one point
 ---------------------
-Every stimulus is decoded with :func:`vts.audio.load_audio` (any format
+Every stimulus is decoded with :func:`vts.io.load_audio` (any format
 libsndfile reads, channels averaged to mono, resampled with soxr to
 :data:`vts.config.SAMPLE_RATE`) and analysed at its stored level (the studies
 equalised loudness; no re-normalisation is applied). Then, with
 ``pooling="sustained"`` (default):
 
 * the stimulus is cut / zero-padded to the feature pipeline's analysis window
-  (:func:`vts.transforms.analysis_window`, first 2 s), analysed by the space's
+  (:func:`vts.dsp.analysis_window`, first 2 s), analysed by the space's
   transform, and the *sustained frame* is picked by the very rule that made the
-  training frames (:func:`vts.transforms.sustained_frame`): the model sees a
+  training frames (:func:`vts.dsp.sustained_frame`): the model sees a
   stimulus exactly as it saw a training note, and a stimulus shorter than the
   window (e.g. the 90 ms Iverson onsets) is simply zero-padded;
 * the frame is normalised by the space's corpus normaliser and encoded; the
@@ -66,11 +66,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import librosa
 import numpy as np
 import pandas as pd
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
+from scipy.stats import pearsonr, rankdata, spearmanr
+from tqdm.auto import tqdm
 
 from . import config
-from ._io import atomic_path
+from . import dsp as transforms
+from .io import atomic_path, load_audio
+from .perception import STUDIES_IN_TARGET, list_studies, load_study
+from .space import TimbreSpace
 
 #: Names of the baselines, in display order.
 BASELINES = ("mfcc", "centroid", "spectral")
@@ -175,7 +183,6 @@ def mantel_test(x, y, n_permutations: int = N_PERMUTATIONS, method: str = "spear
         ``p_value = (count + 1) / (n_permutations + 1)``; NaN statistic and
         p-value if either matrix has constant off-diagonal values.
     """
-    from scipy.stats import rankdata
 
     x, y = _square(x, "x"), _square(y, "y")
     if x.shape != y.shape:
@@ -220,7 +227,6 @@ def mantel_test(x, y, n_permutations: int = N_PERMUTATIONS, method: str = "spear
 
 def correlations(distances, dissimilarity) -> tuple[float, float]:
     """Spearman and Pearson correlation of two matrices' upper triangles (NaN if one is constant)."""
-    from scipy.stats import pearsonr, spearmanr
 
     a, b = condensed(distances), condensed(dissimilarity)
     if a.shape != b.shape:
@@ -271,7 +277,6 @@ class StudyAudio:
     @property
     def in_target(self) -> bool:
         """Whether the study's ratings also fed the regularisation target (not independent)."""
-        from .perception import STUDIES_IN_TARGET
 
         return self.name in STUDIES_IN_TARGET
 
@@ -288,8 +293,6 @@ def load_study_audio(study_dir: str | os.PathLike) -> StudyAudio:
         Missing folder or matrix, size mismatch, fewer than 3 stimuli, a
         stimulus that cannot be decoded or is silent (the file is named).
     """
-    from .audio import load_audio
-    from .perception import load_study
 
     study = load_study(study_dir)
     if len(study) < 3:
@@ -325,7 +328,6 @@ def _active(power: np.ndarray, active_db: float) -> np.ndarray:
 
 
 def _librosa_frames(audio: np.ndarray, sample_rate: int, active_db: float):
-    import librosa
 
     x = _padded(audio, MFCC_N_FFT)
     spectrum = np.abs(librosa.stft(x, n_fft=MFCC_N_FFT, hop_length=MFCC_HOP))
@@ -351,7 +353,6 @@ def mfcc_mean(audio, sample_rate: int = config.SAMPLE_RATE, n_mfcc: int = N_MFCC
     -------
     np.ndarray, shape (n_mfcc,)
     """
-    import librosa
 
     _, spectrum, active = _librosa_frames(audio, sample_rate, active_db)
     mel = librosa.feature.melspectrogram(S=spectrum ** 2, sr=sample_rate, n_fft=MFCC_N_FFT)
@@ -362,7 +363,6 @@ def mfcc_mean(audio, sample_rate: int = config.SAMPLE_RATE, n_mfcc: int = N_MFCC
 def spectral_centroid_hz(audio, sample_rate: int = config.SAMPLE_RATE,
                          active_db: float = ACTIVE_DB) -> float:
     """Mean spectral centroid (Hz) of a sound over its active frames (librosa's definition)."""
-    import librosa
 
     _, spectrum, active = _librosa_frames(audio, sample_rate, active_db)
     centroid = librosa.feature.spectral_centroid(S=spectrum, sr=sample_rate, n_fft=MFCC_N_FFT)
@@ -392,14 +392,14 @@ def stimulus_frames(space, audio, pooling: str = "sustained",
     Parameters
     ----------
     space : TimbreSpace or alike
-        Needs ``transform`` (a :class:`vts.transforms.Transform`) and
+        Needs ``transform`` (a :class:`vts.dsp.Transform`) and
         ``normalize(magnitude)`` (linear ``(n_bins,)`` or ``(n_bins, n_frames)``
         -> normalised ``(n_bins,)`` or ``(n_frames, n_bins)``).
     audio : np.ndarray, shape (n_samples,)
         Mono signal at :data:`vts.config.SAMPLE_RATE`.
     pooling : {"sustained", "mean"}
         ``sustained``: the one sustained frame of
-        :func:`vts.transforms.sustained_frame`; ``mean``: every frame of the
+        :func:`vts.dsp.sustained_frame`; ``mean``: every frame of the
         whole stimulus within ``active_db`` dB of its loudest.
 
     Returns
@@ -407,7 +407,6 @@ def stimulus_frames(space, audio, pooling: str = "sustained",
     np.ndarray, shape (k, n_bins)
         ``k = 1`` for ``sustained``.
     """
-    from . import transforms
 
     if pooling == "sustained":
         frame = transforms.sustained_frame(audio, space.transform)
@@ -574,9 +573,7 @@ def evaluate_models(model_dirs, study_dirs=None, progress: bool = True, *,
         ``pooling``. Baseline rows independent of the model (MFCC, centroid)
         repeat identically for every model.
     """
-    from tqdm.auto import tqdm
 
-    from .perception import list_studies
 
     if isinstance(model_dirs, (str, os.PathLike)) or hasattr(model_dirs, "encode_frames"):
         model_dirs = [model_dirs]
@@ -622,7 +619,6 @@ def evaluate_models(model_dirs, study_dirs=None, progress: bool = True, *,
 def _load_space(model):
     if hasattr(model, "encode_frames"):
         return model
-    from .space import TimbreSpace
 
     return TimbreSpace.load(model)
 
@@ -741,8 +737,6 @@ def plot_alignment(table: pd.DataFrame, value: str = "spearman", alpha: float = 
         their own heading) those whose ratings fed the regularisation target.
         Diverging colours centred on 0.
     """
-    from matplotlib.colors import TwoSlopeNorm
-    from matplotlib.figure import Figure
 
     if table.empty:
         raise ValueError("plot_alignment: empty table")

@@ -5,7 +5,7 @@ pyplot's global state, so that dozens of figures and animation frames leak
 nothing); interactive ones are plotly figures; animations are lists of RGB
 frames rendered by blitting (only the moving artists are redrawn). Nothing here
 writes files: the notebooks pass what these functions return to the ``save*``
-functions of :mod:`vts.figures`, which write and index the artefacts.
+functions of :mod:`vts.app.figures`, which write and index the artefacts.
 
 Sections follow the notebooks (01 perception ... 09 synthesis); the colours of
 instruments and families are the same in every figure.
@@ -17,7 +17,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .instruments import FAMILIES
+from ..instruments import HELD_OUT_INSTRUMENTS, RATED_INSTRUMENTS
+
 
 # ============================================================================ style
 def new_figure(width: float = 8.0, height: float = 5.0, **kwargs):
@@ -46,18 +47,26 @@ _FAMILY_ORDER = ("woodwind", "brass", "bowed-string", "plucked-string", "keyboar
                  "other")
 
 
-def instrument_color(instrument: str) -> str:
-    """A stable colour per instrument (same instrument, same colour in every figure)."""
-    from matplotlib import colormaps
+#: The one instrument palette of every figure and of the explorer: Kelly's
+#: colours of maximum contrast (white and black left out), the rated
+#: instruments first, then the held-out ones, so no two corpus instruments share one.
+PALETTE = ("#F3C300", "#875692", "#F38400", "#A1CAF1", "#BE0032", "#C2B280", "#848482",
+           "#008856", "#E68FAC", "#0067A5", "#F99379", "#604E97", "#F6A600", "#B3446C",
+           "#DCD300", "#882D17", "#8DB600", "#654522", "#E25822", "#2B3D26")
+_PALETTE_ORDER = tuple(RATED_INSTRUMENTS) + tuple(HELD_OUT_INSTRUMENTS)
 
-    names = list(FAMILIES)
-    cmap = colormaps["tab20"]
-    if instrument in names:
-        k = names.index(instrument)
-    else:
-        k = sum(map(ord, str(instrument)))
-    rgba = cmap(k % 20)
-    return "#%02x%02x%02x" % tuple(int(255 * c) for c in rgba[:3])
+
+def instrument_color(instrument: str) -> str:
+    """The colour of an instrument, the same in every figure and in the explorer."""
+    if instrument in _PALETTE_ORDER:
+        return PALETTE[_PALETTE_ORDER.index(instrument)]
+    return PALETTE[len(_PALETTE_ORDER) + sum(map(ord, str(instrument))) % (
+        len(PALETTE) - len(_PALETTE_ORDER))]
+
+
+def instrument_colours(instruments) -> dict[str, str]:
+    """``{instrument: colour}`` for several instruments (:func:`instrument_color`)."""
+    return {str(name): instrument_color(str(name)) for name in instruments}
 
 
 def family_color(name: str) -> str:
@@ -198,7 +207,7 @@ def plot_transform_roundtrips(results: Sequence[Mapping], floor_db: float = 70.0
     Parameters
     ----------
     results : sequence of mappings
-        From :func:`vts.notebooks.transform_roundtrip`: ``name``, ``frequencies``
+        From :func:`vts.app.notebook.transform_roundtrip`: ``name``, ``frequencies``
         (Hz), ``hop_seconds``, ``magnitude`` and ``reconstruction_magnitude``
         ``(n_bins, n_frames)``, ``spectral_convergence``.
     """
@@ -610,7 +619,7 @@ def plot_descriptor_planes(rows: Sequence[Mapping], planes: Sequence[float], des
     rows : sequence of mappings
         ``title`` (e.g. the model), ``axis`` (``"X"``, ``"Y"`` or ``"Z"``: the axis
         held fixed) and ``values`` ``(n_planes, n, n)`` as returned by
-        :func:`vts.synthesis.descriptor_topology` (rows of a map follow the first
+        :func:`vts.paths.descriptor_topology` (rows of a map follow the first
         free axis, columns the second).
     planes : positions of the planes (scaled PCA units).
     """
@@ -737,11 +746,11 @@ def plot_descriptor_synthesis(results: Mapping[str, object], frequencies: np.nda
 
     Parameters
     ----------
-    results : mapping name -> result of :func:`vts.synthesis.descriptor_synthesis`
+    results : mapping name -> result of :func:`vts.paths.descriptor_synthesis`
         Objects with ``descriptor``, ``targets`` and ``values`` (n_points,),
         ``spectra`` (n_points, n_bins) linear magnitudes and ``rmse``.
     frequencies : (n_bins,) Hz.
-    units : descriptor -> unit (e.g. :data:`vts.descriptors.UNITS`).
+    units : descriptor -> unit (e.g. :data:`vts.dsp.descriptors.UNITS`).
     """
     units = units or {}
     fig = new_figure(11, 3.2 * len(results))

@@ -6,38 +6,30 @@ Every function works with any ``space`` object that offers the
 
 - ``decode_magnitude(z)``: codes ``(n, d)`` -> linear magnitudes ``(n, n_bins)``;
 - ``transform``: with ``frequencies`` (``(n_bins,)``, Hz), ``hop_seconds``,
-  ``sample_rate`` and ``n_frames(length)`` (a :class:`vts.transforms.Transform`);
+  ``sample_rate`` and ``n_frames(length)`` (a :class:`vts.dsp.Transform`);
 - ``to_pca`` / ``from_pca`` and ``codes("train")`` for the PCA planes;
 - ``encode_magnitude`` for :func:`note_trajectory`.
 
 Shapes: a latent point is ``(d,)``, a path ``(n_points, d)``; spectra are rows
 ``(n_points, n_bins)`` of linear magnitudes (frames as rows, as
-:mod:`vts.descriptors` expects); PCA coordinates are ``(..., 3)``.
+:mod:`vts.dsp.descriptors` expects); PCA coordinates are ``(..., 3)``.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
 
 from . import config
-from .descriptors import DESCRIPTORS, compute, compute_all
+from .dsp import note_frames
+from .dsp.descriptors import DESCRIPTORS, compute, compute_all
+from .dsp.render import N_ITER, render, to_db
+from .io import as_signal
 
-#: Positions of the PCA planes of the paper's descriptor topology (scaled PCA units).
-PLANE_POSITIONS = (-0.75, -0.45, -0.15, 0.15, 0.45, 0.75)
-#: Grid points per side of each plane (the paper: 50 x 50).
-GRID_SIZE = 50
-#: Default phase-retrieval settings for path sounds.
-N_ITER = 64
-MOMENTUM = 0.99
-
-
-def _transforms():
-    from . import transforms
-
-    return transforms
-
+PLANE_POSITIONS = config.PLANE_POSITIONS
+GRID_SIZE = config.GRID_SIZE
 
 # -- paths --------------------------------------------------------------------------
 def _endpoints(z_a, z_b) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +141,8 @@ def spherical_path(z_a, z_b, n_points: int = 8, angle_tol: float = 1e-6) -> np.n
     return path
 
 
-_PATHS = {"linear": linear_path, "spherical": spherical_path}
+#: The two interpolations by name.
+PATHS = {"linear": linear_path, "spherical": spherical_path}
 
 
 def resample_trajectory(frames, n_frames: int) -> np.ndarray:
@@ -210,8 +203,8 @@ def expressive_path(z_a_frames, z_b_frames, n_frames: int, scale: float = 0.7,
     -------
     np.ndarray, float64, (n_frames, d)
     """
-    if kind not in _PATHS:
-        raise ValueError(f"kind must be one of {', '.join(_PATHS)}, got {kind!r}")
+    if kind not in PATHS:
+        raise ValueError(f"kind must be one of {', '.join(PATHS)}, got {kind!r}")
     a = np.asarray(z_a_frames, dtype=np.float64)
     b = np.asarray(z_b_frames, dtype=np.float64)
     for name, x in (("z_a_frames", a), ("z_b_frames", b)):
@@ -224,7 +217,7 @@ def expressive_path(z_a_frames, z_b_frames, n_frames: int, scale: float = 0.7,
     stop = mean_b if z_b is None else np.asarray(z_b, dtype=np.float64)
     if start.shape != mean_a.shape or stop.shape != mean_b.shape:
         raise ValueError(f"z_a / z_b must have shape ({a.shape[1]},), got {start.shape} and {stop.shape}")
-    base = _PATHS[kind](start, stop, n_frames)
+    base = PATHS[kind](start, stop, n_frames)
     t = np.linspace(0.0, 1.0, int(n_frames))[:, None]
     dev_a = resample_trajectory(a - mean_a, n_frames)
     dev_b = resample_trajectory(b - mean_b, n_frames)
@@ -235,7 +228,7 @@ def note_trajectory(space, audio, sample_rate: int | None = None,
                     top_db: float | None = 60.0) -> np.ndarray:
     """Per-frame latent codes ``(n_frames, d)`` of a whole note (for :func:`expressive_path`).
 
-    Every frame of the note's transform (:func:`vts.transforms.note_frames`) is
+    Every frame of the note's transform (:func:`vts.dsp.note_frames`) is
     encoded (posterior means). With ``top_db``, leading and trailing frames whose
     energy is more than ``top_db`` dB under the loudest frame are dropped, so that
     silence around the note does not stretch the trajectory.
@@ -250,18 +243,8 @@ def note_trajectory(space, audio, sample_rate: int | None = None,
     top_db : float or None
         Trimming threshold in dB (None: keep every frame).
     """
-    from .audio import load_audio, resample
-
     tr = space.transform
-    rate = int(getattr(tr, "sample_rate", config.SAMPLE_RATE))
-    if isinstance(audio, (str, os.PathLike)):
-        signal = load_audio(audio, rate)
-    else:
-        signal = np.asarray(audio, dtype=np.float32)
-        if signal.ndim != 1:
-            raise ValueError(f"expected a mono signal (n_samples,), got shape {signal.shape}")
-        signal = resample(signal, int(sample_rate or config.SAMPLE_RATE), rate)
-    mag = np.asarray(_transforms().note_frames(signal, tr), dtype=np.float64)  # (n_bins, n_frames)
+    mag = np.asarray(note_frames(as_signal(audio, sample_rate), tr), dtype=np.float64)
     if top_db is not None:
         energy = 10.0 * np.log10(np.maximum((mag ** 2).sum(axis=0), 1e-20))
         keep = np.flatnonzero(energy >= energy.max() - float(top_db))
@@ -287,7 +270,7 @@ def path_spectra(space, path) -> np.ndarray:
 
 
 def path_descriptors(space, path) -> dict[str, np.ndarray]:
-    """Every descriptor (:data:`vts.descriptors.DESCRIPTORS`) of each decoded point of a path."""
+    """Every descriptor (:data:`vts.dsp.descriptors.DESCRIPTORS`) of each decoded point of a path."""
     return compute_all(path_spectra(space, path), space.transform.frequencies)
 
 
@@ -314,30 +297,29 @@ def path_frames(path, n_frames: int, mode: str = "glide") -> np.ndarray:
 
 
 def path_audio(space, path, seconds: float | None = None, *, seconds_per_point: float | None = None,
-               mode: str = "glide", n_iter: int = N_ITER, momentum: float = MOMENTUM,
-               seed: int = config.DEFAULT_SEED) -> np.ndarray:
+               mode: str = "glide", method: str = "griffin-lim", n_iter: int = N_ITER,
+               seed: int = config.DEFAULT_SEED, renderer=None) -> np.ndarray:
     """One sound whose frames move along a latent path.
 
-    The sound's frames (one per transform hop) get codes from :func:`path_frames`
-    (``mode``), are decoded to magnitudes and phase-reconstructed together by
-    :func:`vts.transforms.griffin_lim`, so the timbre changes continuously.
+    Every frame of the sound (one per transform hop) gets its own code from
+    :func:`path_frames` (``mode``), so the timbre changes continuously; the
+    codes are decoded and rendered by :func:`vts.dsp.render`.
 
     Parameters
     ----------
-    space : TimbreSpace-like
+    space : TimbreSpace
     path : array, (n_points, d)
     seconds : float, optional
         Total duration (s). Give exactly one of ``seconds`` and ``seconds_per_point``.
     seconds_per_point : float, optional
         Duration per path point (s): total = ``n_points * seconds_per_point``.
     mode : {"glide", "steps"}
-    n_iter, momentum, seed
-        Griffin-Lim iterations, momentum and seed of the initial phases.
+    method, n_iter, seed, renderer
+        Passed to :func:`vts.dsp.render`.
 
     Returns
     -------
-    np.ndarray, float32, (round(total * sample_rate),), at ``space.transform.sample_rate``
-        Not normalised (:func:`vts.audio.write_wav` peak-normalises).
+    np.ndarray, float32, (round(total * sample_rate),)
     """
     p = _as_path(path)
     if (seconds is None) == (seconds_per_point is None):
@@ -346,27 +328,10 @@ def path_audio(space, path, seconds: float | None = None, *, seconds_per_point: 
     if not total > 0:
         raise ValueError(f"duration must be > 0 s, got {total}")
     tr = space.transform
-    rate = int(getattr(tr, "sample_rate", config.SAMPLE_RATE))
-    length = max(1, round(total * rate))
-    n_frames = int(tr.n_frames(length))
+    n_frames = int(tr.n_frames(max(1, round(total * tr.sample_rate))))
     frames = path_frames(p, n_frames, mode)
-    mags = path_spectra(space, frames)                         # (n_frames, n_bins)
-    audio = _transforms().griffin_lim(mags.T, tr, n_iter=n_iter, momentum=momentum,
-                                      length=length, seed=seed)
-    return np.asarray(audio, dtype=np.float32)
-
-
-def point_audio(space, z, seconds: float = 1.0, *, n_iter: int = N_ITER,
-                momentum: float = MOMENTUM, seed: int = config.DEFAULT_SEED) -> np.ndarray:
-    """The decoded spectrum of one latent point held for ``seconds`` s
-    (:func:`vts.transforms.render_frame`); float32 at the transform's sample rate."""
-    z = np.asarray(z, dtype=np.float64)
-    if z.ndim != 1:
-        raise ValueError(f"point_audio takes one latent point (d,), got shape {z.shape}")
-    mag = path_spectra(space, z)[0]
-    audio = _transforms().render_frame(mag, space.transform, seconds, n_iter=n_iter,
-                                       momentum=momentum, seed=seed)
-    return np.asarray(audio, dtype=np.float32)
+    return render(space.decode_magnitude(frames.astype(np.float32)), tr, total, method=method,
+                  n_iter=n_iter, seed=seed, renderer=renderer)
 
 
 def spectral_distance(spec_a, spec_b, top_db: float = 80.0, per_frame: bool = False):
@@ -394,8 +359,8 @@ def spectral_distance(spec_a, spec_b, top_db: float = 80.0, per_frame: bool = Fa
                          f"and {np.shape(spec_b)}")
     if np.any(a < 0) or np.any(b < 0) or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         raise ValueError("spectra must be finite, non-negative linear magnitudes")
-    db_a = 20.0 * np.log10(np.maximum(a, 1e-20))
-    db_b = 20.0 * np.log10(np.maximum(b, 1e-20))
+    db_a = to_db(a, -400.0)
+    db_b = to_db(b, -400.0)
     floor = max(db_a.max(), db_b.max()) - float(top_db)
     diff = np.maximum(db_a, floor) - np.maximum(db_b, floor)
     distances = np.sqrt(np.mean(diff ** 2, axis=1))
@@ -409,18 +374,12 @@ def pca_scale(space) -> np.ndarray:
     Scaled coordinate 1 on an axis is the largest absolute PCA coordinate of the
     training codes on that axis, so the planes at +-0.75 cut through the data and
     the [-1, 1] grid spans its bounding box. PCA coordinates = scaled coordinates x
-    this scale. If ``space`` defines its own ``pca_scale`` (an array, or a method
-    returning one), that is used instead.
+    this scale.
     """
-    own = getattr(space, "pca_scale", None)
-    if own is not None:
-        value = own() if callable(own) else own
-        scale = np.broadcast_to(np.asarray(value, dtype=np.float64), (3,)).copy()
-    else:
-        coords = np.atleast_2d(np.asarray(space.to_pca(space.codes("train")), dtype=np.float64))
-        if coords.shape[1] != 3:
-            raise ValueError(f"the space's PCA has {coords.shape[1]} components, the planes need 3")
-        scale = np.max(np.abs(coords), axis=0)
+    coords = np.atleast_2d(np.asarray(space.to_pca(space.codes("train")), dtype=np.float64))
+    if coords.shape[1] != 3:
+        raise ValueError(f"the space's PCA has {coords.shape[1]} components, the planes need 3")
+    scale = np.max(np.abs(coords), axis=0)
     if not np.all(np.isfinite(scale)) or np.any(scale < 0):
         raise ValueError(f"invalid PCA scale {scale}")
     return np.where(scale > 0, scale, 1.0)
@@ -474,13 +433,13 @@ def descriptor_topology(space, axis: int, positions=PLANE_POSITIONS, n: int = GR
 
     The scaled grid is multiplied by ``scale`` (default :func:`pca_scale`), mapped
     back to latent codes by ``space.from_pca``, decoded in batches of
-    ``batch_size`` and described by :func:`vts.descriptors.compute_all`.
+    ``batch_size`` and described by :func:`vts.dsp.descriptors.compute_all`.
 
     Returns
     -------
     dict[str, np.ndarray]
         ``{descriptor: (len(positions), n, n)}`` for every name in
-        :data:`vts.descriptors.DESCRIPTORS`, indexed as :func:`plane_grid`.
+        :data:`vts.dsp.descriptors.DESCRIPTORS`, indexed as :func:`plane_grid`.
     """
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size}")
@@ -492,7 +451,6 @@ def descriptor_topology(space, axis: int, positions=PLANE_POSITIONS, n: int = GR
     out = {name: np.empty(coords.shape[0]) for name in DESCRIPTORS}
     starts = range(0, coords.shape[0], int(batch_size))
     if progress:
-        from tqdm.auto import tqdm
 
         starts = tqdm(starts, desc=f"planes along PCA axis {axis}", unit="batch")
     for start in starts:
@@ -585,7 +543,6 @@ class DescriptorPath:
 
     def table(self):
         """A :class:`pandas.DataFrame` with one row per point: step, target, value, error."""
-        import pandas as pd
 
         return pd.DataFrame({"step": np.arange(self.n_steps + 1), "target": self.targets,
                              "value": self.values, "error": self.errors})
@@ -654,7 +611,7 @@ def descriptor_synthesis(space, z_origin, target_curve, descriptor: str = "centr
         Descriptor curve (units of the descriptor), see above; e.g.
         :func:`descending_curve` or :func:`log_curve`.
     descriptor : str
-        One of :data:`vts.descriptors.DESCRIPTORS`.
+        One of :data:`vts.dsp.descriptors.DESCRIPTORS`.
     n_steps : int, optional
         Number of steps (default ``m - 1``).
     n_candidates : int
@@ -704,7 +661,6 @@ def descriptor_synthesis(space, z_origin, target_curve, descriptor: str = "centr
     latents, values, spectra = [z0], [value0], [spectrum0]
     steps = range(1, curve.shape[0])
     if progress:
-        from tqdm.auto import tqdm
 
         steps = tqdm(steps, desc=f"{descriptor} synthesis", unit="step")
     z, value, spectrum = z0, value0, spectrum0

@@ -1,6 +1,6 @@
 """Saving the notebooks' artefacts, and the manifest behind ``figures/README.md``.
 
-The plots themselves are drawn by :mod:`vts.plots`; this module writes them:
+The plots themselves are drawn by :mod:`vts.app.plots`; this module writes them:
 matplotlib figures as PNG, plotly figures as HTML, tables as CSV + Markdown,
 sounds as WAV, animations as GIF (Pillow, imageio's GIF backend, called
 directly for its fast palette quantiser) or MP4 (imageio-ffmpeg).
@@ -11,7 +11,7 @@ Every artefact is written through one of the ``save*`` functions, which write
 atomically under ``<out_dir>/<notebook>/<name>`` and *register* the file and a
 one-line caption in ``<out_dir>/manifest.json``. :func:`write_index` turns the
 manifest into ``<out_dir>/README.md``. The output folder and the notebook name
-come from :func:`use` (called by :func:`vts.notebooks.setup`) or from the
+come from :func:`use` (called by :func:`vts.app.notebook.setup`) or from the
 explicit ``out_dir`` / ``notebook`` arguments.
 
 Interactive HTML files load plotly.js from one shared ``plotly.min.js`` at the
@@ -27,8 +27,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import config
-from ._io import atomic_path, read_json, write_json
+from .. import config
+from ..io import atomic_path, read_json, write_json
 
 MANIFEST = "manifest.json"
 INDEX = "README.md"
@@ -151,7 +151,7 @@ def write_index(out_dir: str | os.PathLike, titles: Mapping[str, str] | None = N
     manifest = read_manifest(out_dir)
     run = manifest.get("run", {})
     lines = ["# Figures, tables, animations and sounds", "",
-             "Rebuilt by `make figures` (`python -m vts.notebooks`) from the notebooks in "
+             "Rebuilt by `make figures` (`python -m vts.app.notebook`) from the notebooks in "
              "`notebooks/`; do not edit by hand."]
     if run:
         lines.append("Run: " + ", ".join(f"{k} `{v}`" for k, v in sorted(run.items())) + ".")
@@ -269,14 +269,14 @@ def save_text(text: str, name: str, caption: str, *, out_dir=None, notebook=None
 
 def save_wav(audio: np.ndarray, name: str, caption: str, *, sample_rate: int = config.SAMPLE_RATE,
              out_dir=None, notebook=None) -> Path:
-    """Write a peak-normalised 16-bit WAV (:func:`vts.audio.write_wav`) and register it.
+    """Write a peak-normalised 16-bit WAV (:func:`vts.io.write_wav`) and register it.
 
     Raises
     ------
     ValueError
         If ``audio`` is empty or not finite (a silent result would hide a bug).
     """
-    from .audio import write_wav
+    from ..io import write_wav
 
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1 or audio.size == 0 or not np.isfinite(audio).all():

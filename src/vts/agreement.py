@@ -1,0 +1,423 @@
+"""Agreement between a representation's distances and listeners' dissimilarities.
+
+A listening study gives a matrix ``L`` of mean dissimilarity ratings between
+its ``n`` stimuli; a representation gives one point per stimulus and hence a
+distance matrix ``M`` (:func:`distance_matrix`). Agreement is measured as:
+
+* **whole matrix** -- Spearman / Pearson correlation over the
+  ``n (n - 1) / 2`` stimulus pairs (upper triangle), with a Mantel
+  permutation test (:func:`mantel_test`) and a stimulus bootstrap
+  (:func:`bootstrap_whole_matrix`);
+* **per anchor** -- the protocol of Tian et al. (ISMIR 2025): both matrices
+  are min-max normalised, then for each stimulus ``i`` (the anchor) the
+  Spearman correlation between its ``n - 1`` model distances and its
+  ``n - 1`` listener dissimilarities (:func:`per_anchor`). Scores of several
+  studies are pooled over anchors (:func:`pooled_per_anchor`) and summarised
+  with a bootstrap interval (:func:`bootstrap_ci`);
+* **pairs of pairs** -- the share of pair comparisons ("is a-b more
+  dissimilar than c-d?") that the model orders like the listeners
+  (:func:`triplet_agreement`).
+
+:func:`study_folds` gives leave-one-study-out folds in which studies that share
+stimuli or listeners leave together.
+
+Conventions: square matrices are ``(n, n)``, symmetric, zero diagonal, finite,
+``n >= 3``; points are ``(n, d)``, one row per stimulus. Every public function
+validates its input and raises :class:`ValueError` naming the problem.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import rankdata
+
+#: Distances :func:`distance_matrix` computes.
+METRICS = ("cosine", "euclidean")
+#: Leave-one-study-out groups: studies sharing stimuli or listeners leave together.
+#: A study not listed here is its own group.
+STUDY_GROUPS: dict[str, tuple[str, ...]] = {
+    "Grey": ("Grey1977", "Grey1978"),
+    "Iverson1993": ("Iverson1993_Onset", "Iverson1993_Remainder", "Iverson1993_Whole"),
+    "Lakatos2000": ("Lakatos2000_Comb", "Lakatos2000_Harm", "Lakatos2000_Perc"),
+}
+_MIN_STIMULI = 3
+_CHUNK = 2000          # permutations evaluated at once by mantel_test
+_TOLERANCE = 1e-10     # a permuted statistic this close to the observed one counts as >=
+
+
+# --------------------------------------------------------------------------- validation
+def _square(matrix, what: str) -> np.ndarray:
+    """``matrix`` as float64 after checking it is a valid (n, n) distance matrix."""
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"{what} must be a square (n, n) matrix, got shape {m.shape}")
+    if not np.isfinite(m).all():
+        raise ValueError(f"{what} contains NaN or infinite values")
+    if len(m) < _MIN_STIMULI:
+        raise ValueError(f"{what} needs at least {_MIN_STIMULI} stimuli, got {len(m)}")
+    scale = max(1.0, float(np.abs(m).max()))
+    if not np.allclose(m, m.T, rtol=0.0, atol=1e-9 * scale):
+        raise ValueError(f"{what} is not symmetric")
+    if np.abs(np.diag(m)).max() > 1e-9 * scale:
+        raise ValueError(f"{what} has a non-zero diagonal")
+    return m
+
+
+def _pair(model_d, listener_d) -> tuple[np.ndarray, np.ndarray]:
+    m, l_ = _square(model_d, "model_d"), _square(listener_d, "listener_d")
+    if m.shape != l_.shape:
+        raise ValueError(f"size mismatch: model_d is {m.shape}, listener_d is {l_.shape}")
+    return m, l_
+
+
+def _positive_int(value, what: str) -> int:
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation along the last axis; NaN where either side is constant."""
+    a = a - a.mean(axis=-1, keepdims=True)
+    b = b - b.mean(axis=-1, keepdims=True)
+    na, nb = np.linalg.norm(a, axis=-1), np.linalg.norm(b, axis=-1)
+    ok = (na > 1e-12 * max(1.0, float(np.abs(a).max(initial=0.0)))) & \
+         (nb > 1e-12 * max(1.0, float(np.abs(b).max(initial=0.0))))
+    r = np.full(na.shape, np.nan)
+    np.divide(np.sum(a * b, axis=-1), na * nb, out=r, where=ok)
+    return np.where(ok, np.clip(r, -1.0, 1.0), np.nan)
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    return float(_pearson_rows(rankdata(a), rankdata(b)))
+
+
+def condensed(matrix) -> np.ndarray:
+    """Upper triangle (``i < j``, row-major) of a distance matrix, shape ``(n (n - 1) / 2,)``."""
+    m = _square(matrix, "matrix")
+    return m[np.triu_indices(len(m), 1)]
+
+
+# --------------------------------------------------------------------------- matrices
+def distance_matrix(points, metric: str = "cosine") -> np.ndarray:
+    r"""Pairwise distances between the rows of ``points``.
+
+    Parameters
+    ----------
+    points : array-like, shape (n, d)
+        One row per stimulus, ``n >= 3``, finite.
+    metric : {"cosine", "euclidean"}
+        ``cosine``: :math:`1 - \frac{x_i \cdot x_j}{\|x_i\| \|x_j\|}` in
+        ``[0, 2]``, blind to a point's norm (a zero row raises ValueError: its
+        direction is undefined); ``euclidean``: :math:`\|x_i - x_j\|_2`.
+
+    Returns
+    -------
+    np.ndarray, shape (n, n)
+        Symmetric, exactly zero diagonal.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    if p.ndim != 2:
+        raise ValueError(f"points must have shape (n, d), got {p.shape}")
+    if not np.isfinite(p).all():
+        raise ValueError("points contain NaN or infinite values")
+    if len(p) < _MIN_STIMULI:
+        raise ValueError(f"points needs at least {_MIN_STIMULI} stimuli, got {len(p)}")
+    if metric == "cosine":
+        norms = np.linalg.norm(p, axis=1)
+        zero = np.flatnonzero(norms == 0)
+        if zero.size:
+            raise ValueError(f"cosine distance is undefined for zero vectors (rows {zero.tolist()})")
+        u = p / norms[:, None]
+        d = np.clip(1.0 - u @ u.T, 0.0, 2.0)
+    elif metric == "euclidean":
+        d = np.sqrt(np.sum((p[:, None, :] - p[None, :, :]) ** 2, axis=-1))
+    else:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    d = (d + d.T) / 2
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+def minmax_normalise(matrix) -> np.ndarray:
+    r"""Map the off-diagonal entries affinely onto ``[0, 1]``.
+
+    :math:`\tilde D_{ij} = (D_{ij} - \min) / (\max - \min)` over ``i != j``;
+    the diagonal stays 0. Makes matrices of different units comparable
+    without changing any ranking. A constant matrix raises ValueError: it
+    carries no ranking.
+    """
+    m = _square(matrix, "matrix")
+    off = m[~np.eye(len(m), dtype=bool)]
+    lo, hi = float(off.min()), float(off.max())
+    if hi - lo <= 1e-12 * max(1.0, abs(hi)):
+        raise ValueError("matrix is constant off the diagonal and carries no ranking")
+    out = (m - lo) / (hi - lo)
+    np.fill_diagonal(out, 0.0)
+    return out
+
+
+# --------------------------------------------------------------------------- whole matrix
+def whole_matrix(model_d, listener_d) -> dict[str, float]:
+    r"""Spearman and Pearson correlation over the ``n (n - 1) / 2`` upper-triangle pairs.
+
+    :math:`\rho = \mathrm{corr}(\mathrm{rank}(m), \mathrm{rank}(l))` and
+    :math:`r = \mathrm{corr}(m, l)` with ``m``, ``l`` the condensed matrices.
+
+    Returns ``{"spearman": float, "pearson": float}``, NaN where either
+    matrix is constant off the diagonal.
+    """
+    m, l_ = _pair(model_d, listener_d)
+    iu = np.triu_indices(len(m), 1)
+    a, b = m[iu], l_[iu]
+    return {"spearman": _spearman(a, b), "pearson": float(_pearson_rows(a, b))}
+
+
+@dataclass(frozen=True)
+class MantelResult:
+    """Outcome of :func:`mantel_test`.
+
+    ``statistic``: correlation of the condensed matrices (NaN if one is
+    constant); ``p_value``: ``(1 + count) / (1 + n_permutations)`` (NaN with
+    the statistic); ``n_permutations``: permutations drawn.
+    """
+
+    statistic: float
+    p_value: float
+    n_permutations: int
+
+
+def mantel_test(x, y, n_permutations: int = 9999, method: str = "spearman",
+                seed: int = 0) -> MantelResult:
+    r"""One-sided Mantel permutation test of the agreement of two distance matrices.
+
+    The statistic is the correlation of the upper triangles. Pairs sharing a
+    stimulus are not independent, so the null distribution is built by
+    relabelling the stimuli: rows and columns of ``y`` are permuted jointly,
+    :math:`y^\pi_{ij} = y_{\pi(i)\pi(j)}`. With ``count`` the permutations whose
+    statistic is :math:`\ge` the observed one (larger = more agreement),
+
+    .. math:: p = \frac{1 + \mathrm{count}}{1 + n_\mathrm{permutations}},
+
+    so ``p >= 1 / (1 + n_permutations)``. Permutations are drawn uniformly
+    with replacement (the identity may occur), which keeps the test exact.
+    They are evaluated in chunks as one matrix product; ranks of a permuted
+    matrix are the permuted ranks, so Spearman costs the same as Pearson.
+
+    ``method`` is ``"spearman"`` or ``"pearson"``; the same ``seed`` and
+    ``n`` give the same permutations.
+    """
+    x, y = _pair(x, y)
+    if method not in ("spearman", "pearson"):
+        raise ValueError(f"method must be 'spearman' or 'pearson', got {method!r}")
+    n_permutations, n = _positive_int(n_permutations, "n_permutations"), len(x)
+    iu = np.triu_indices(n, 1)
+    a, b = x[iu], y[iu]
+    if method == "spearman":
+        a, b = rankdata(a), rankdata(b)
+    observed = float(_pearson_rows(a, b))
+    if np.isnan(observed):
+        return MantelResult(float("nan"), float("nan"), n_permutations)
+    y_values = np.zeros((n, n))
+    y_values[iu] = b
+    y_values = y_values + y_values.T
+    rng = np.random.default_rng(seed)
+    count, done = 0, 0
+    while done < n_permutations:
+        k = min(_CHUNK, n_permutations - done)
+        perms = rng.permuted(np.tile(np.arange(n), (k, 1)), axis=1)
+        permuted = y_values[perms[:, iu[0]], perms[:, iu[1]]]          # (k, n_pairs)
+        stats = _pearson_rows(permuted, np.broadcast_to(a, permuted.shape))
+        count += int(np.sum(stats >= observed - _TOLERANCE))
+        done += k
+    return MantelResult(observed, (1 + count) / (1 + n_permutations), n_permutations)
+
+
+# --------------------------------------------------------------------------- per anchor
+def per_anchor(model_d, listener_d) -> np.ndarray:
+    r"""Per-stimulus Spearman agreement (Tian et al., ISMIR 2025).
+
+    Both matrices are min-max normalised (:func:`minmax_normalise`); then for
+    each anchor ``i``
+
+    .. math:: s_i = \rho\big((M_{ij})_{j \ne i}, (L_{ij})_{j \ne i}\big),
+
+    the Spearman correlation of row ``i`` without its diagonal entry. Unlike
+    the whole-matrix statistic, it asks whether the model ranks the other
+    stimuli like the listeners *from each stimulus' point of view*.
+
+    Returns an array of shape ``(n,)``, NaN for an anchor whose row is
+    constant in either matrix (a wholly constant matrix raises ValueError).
+    """
+    m, l_ = _pair(model_d, listener_d)
+    m, l_ = minmax_normalise(m), minmax_normalise(l_)
+    n = len(m)
+    off = ~np.eye(n, dtype=bool)
+    rm = rankdata(m[off].reshape(n, n - 1), axis=1)
+    rl = rankdata(l_[off].reshape(n, n - 1), axis=1)
+    return _pearson_rows(rm, rl)
+
+
+def triplet_agreement(model_d, listener_d, margin: float = 0.1) -> float:
+    r"""Share of pair comparisons the model orders like the listeners.
+
+    For every two distinct unordered stimulus pairs ``p``, ``q`` whose
+    min-max normalised listener dissimilarities differ clearly,
+    :math:`|L_p - L_q| > \mathrm{margin}`, the model agrees if
+    :math:`\mathrm{sign}(M_p - M_q) = \mathrm{sign}(L_p - L_q)`; a model tie
+    (up to rounding) counts 0.5. The margin drops comparisons the listeners
+    themselves barely distinguish.
+
+    Returns a float in ``[0, 1]``, NaN if no comparison passes the margin.
+    """
+    m, l_ = _pair(model_d, listener_d)
+    if not np.isfinite(margin) or margin < 0:
+        raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
+    l_ = minmax_normalise(l_)
+    iu = np.triu_indices(len(m), 1)
+    a, b = m[iu], l_[iu]
+    p, q = np.triu_indices(len(a), 1)
+    db = b[q] - b[p]
+    keep = np.abs(db) > margin
+    if not keep.any():
+        return float("nan")
+    dm, db = a[q][keep] - a[p][keep], db[keep]
+    tie = np.abs(dm) <= 1e-12 * max(1.0, float(np.abs(a).max()))
+    score = np.where(tie, 0.5, (np.sign(dm) == np.sign(db)).astype(float))
+    return float(score.mean())
+
+
+def pooled_per_anchor(scores: Mapping[str, np.ndarray]) -> float:
+    """Mean of every anchor of every study, NaN anchors skipped.
+
+    Studies therefore weigh by their number of (finite) anchors, not equally:
+    the pooled score is a mean over stimuli, not a mean of study means.
+    """
+    if not scores:
+        raise ValueError("scores is empty: no study to pool")
+    parts = []
+    for name, values in scores.items():
+        v = np.asarray(values, dtype=np.float64)
+        if v.ndim != 1:
+            raise ValueError(f"scores[{name!r}] must be 1-D (one value per anchor), got {v.shape}")
+        parts.append(v[~np.isnan(v)])
+    pooled = np.concatenate(parts)
+    if pooled.size == 0:
+        raise ValueError("no finite anchor score in any study")
+    return float(pooled.mean())
+
+
+# --------------------------------------------------------------------------- bootstrap
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+
+
+def _percentiles(stats: np.ndarray, level: float) -> tuple[float, float]:
+    lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def bootstrap_ci(values, n_boot: int = 2000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-anchor values.
+
+    NaNs are dropped; the remaining ``k`` values are resampled ``k`` at a time
+    with replacement ``n_boot`` times, and the ``(1 - level) / 2`` and
+    ``(1 + level) / 2`` quantiles of the resampled means are returned.
+    Anchors are treated as independent, so the interval is optimistic when
+    anchors share a study.
+    """
+    n_boot = _positive_int(n_boot, "n_boot")
+    _check_level(level)
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {v.shape}")
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        raise ValueError("values has no finite entry")
+    if not np.isfinite(v).all():
+        raise ValueError("values contains infinite entries")
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)
+    return _percentiles(means, level)
+
+
+def bootstrap_whole_matrix(model_d, listener_d, n_boot: int = 1000, level: float = 0.95,
+                           seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the whole-matrix Spearman, resampling stimuli.
+
+    Each of the ``n_boot`` draws takes ``n`` stimuli with replacement and keeps
+    the distinct ones (a duplicated stimulus would add zero-distance self
+    pairs); the statistic is the Spearman of their upper-triangle pairs.
+    Draws with fewer than 3 distinct stimuli, or a constant sub-matrix, are
+    skipped.
+    """
+    n_boot = _positive_int(n_boot, "n_boot")
+    _check_level(level)
+    m, l_ = _pair(model_d, listener_d)
+    n, rng, stats = len(m), np.random.default_rng(seed), []
+    for _ in range(n_boot):
+        idx = np.unique(rng.integers(0, n, size=n))
+        if idx.size < _MIN_STIMULI:
+            continue
+        iu = np.triu_indices(idx.size, 1)
+        s = _spearman(m[np.ix_(idx, idx)][iu], l_[np.ix_(idx, idx)][iu])
+        if not np.isnan(s):
+            stats.append(s)
+    if not stats:
+        raise ValueError("no bootstrap draw gave a defined Spearman correlation")
+    return _percentiles(np.asarray(stats), level)
+
+
+# --------------------------------------------------------------------------- folds
+def study_folds(study_names: Iterable[str]) -> list[tuple[str, list[str]]]:
+    """Leave-one-study-out folds in which related studies leave together.
+
+    Studies are grouped by :data:`STUDY_GROUPS` (any other name is its own
+    group). Returns ``(group name, held-out study names present)`` per group,
+    sorted by group name, the names sorted within a fold; duplicates ignored.
+    """
+    names = list(study_names)
+    if any(not isinstance(s, str) or not s for s in names):
+        raise ValueError("study names must be non-empty strings")
+    group_of = {s: g for g, members in STUDY_GROUPS.items() for s in members}
+    folds: dict[str, set[str]] = {}
+    for s in names:
+        folds.setdefault(group_of.get(s, s), set()).add(s)
+    return [(g, sorted(folds[g])) for g in sorted(folds)]
+
+
+# --------------------------------------------------------------------------- convenience
+def score_study(points, listener_d, metrics: Sequence[str] = METRICS, n_permutations: int = 999,
+                seed: int = 0) -> dict[str, dict]:
+    """Every agreement statistic of one study's embedded stimuli, per metric.
+
+    Returns
+    -------
+    dict
+        ``{metric: {"per_anchor_mean", "per_anchor", "spearman", "pearson",
+        "mantel_p", "triplet"}}``: per-anchor mean (NaN anchors skipped) and
+        array, whole-matrix Spearman / Pearson, one-sided Mantel p of the
+        Spearman statistic, :func:`triplet_agreement` at its default margin.
+    """
+    listener, p = _square(listener_d, "listener_d"), np.asarray(points)
+    if p.ndim == 2 and len(p) != len(listener):
+        raise ValueError(f"size mismatch: {len(p)} points but listener_d is {listener.shape}")
+    out = {}
+    for metric in metrics:
+        d = distance_matrix(p, metric)
+        anchors = per_anchor(d, listener)
+        finite = anchors[~np.isnan(anchors)]
+        whole = whole_matrix(d, listener)
+        out[metric] = {
+            "per_anchor_mean": float(finite.mean()) if finite.size else float("nan"),
+            "per_anchor": anchors,
+            "spearman": whole["spearman"],
+            "pearson": whole["pearson"],
+            "mantel_p": mantel_test(d, listener, n_permutations, "spearman", seed).p_value,
+            "triplet": triplet_agreement(d, listener),
+        }
+    return out

@@ -1,0 +1,130 @@
+"""The ``vts`` command line: one sub-command per step of the project.
+
+Every sub-command prints ``vts <command>: error: <message>`` (naming the
+file at fault) and exits with status 1 on bad input, instead of a traceback.
+This module holds the parser only; :mod:`vts.app.commands` (which pulls in
+torch, papermill and librosa) is imported once the arguments are parsed, so
+that ``vts --help`` and bad arguments answer at once.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__, config
+
+
+def _progress_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vts", description="Generative variational timbre spaces (Esling et al., DAFx 2018).")
+    parser.add_argument("--version", action="version", version=f"vts {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("data", help="index and validate the audio corpus -> data/catalog.csv")
+    p.add_argument("--download", choices=["tinysol"],
+                   help="first download a public data set with mirdata (needs internet)")
+    p.set_defaults(command="data")
+
+    p = sub.add_parser("features", help="compute the cached spectral frames of the corpus")
+    p.add_argument("--transform", action="append", choices=config.TRANSFORMS,
+                   help="only this transform (repeatable; default: all five)")
+    p.set_defaults(command="features")
+
+    p = sub.add_parser("train", help="train vanilla and regularised spaces -> models/")
+    p.add_argument("--profile", default="default", choices=config.PROFILE_NAMES)
+    p.add_argument("--transform", action="append", choices=config.TRANSFORMS,
+                   help="only this transform (repeatable; default: all five)")
+    p.set_defaults(command="train")
+
+    p = sub.add_parser("figures", help="run every notebook headless -> figures/",
+                       description="Execute the numbered notebooks with papermill; their "
+                                   "figures, tables and sounds go to figures/, indexed in "
+                                   "figures/README.md, the executed notebooks to build/.")
+    p.add_argument("--profile", default="default", choices=config.PROFILE_NAMES)
+    p.add_argument("--only", help="comma-separated notebook numbers or names (e.g. 01,02)")
+    p.add_argument("--output-dir", help="figures root (default: figures/)")
+    p.add_argument("--models-dir", help="trained spaces (default: models/)")
+    p.add_argument("--build-dir", help="executed notebooks go to <build-dir>/notebooks")
+    p.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
+    p.add_argument("--kernel", default="python3", help="Jupyter kernel name")
+    p.set_defaults(command="figures")
+
+    p = sub.add_parser(
+        "embed", help="latent codes, PCA coordinates and nearest instrument of sound files",
+        description="Encode the sustained frame of each sound file (posterior mean) and write "
+                    "one CSV row per file: path, z0..z{d-1}, pc1..pc3, nearest_instrument "
+                    "(nearest instrument centroid) and centroid_distance.")
+    p.add_argument("--model", required=True, metavar="DIR", help="timbre-space directory")
+    p.add_argument("--out", required=True, metavar="OUT.csv", help="CSV to write")
+    p.add_argument("audio", nargs="+", metavar="AUDIO",
+                   help="sound files (folders: every audio file under them)")
+    _progress_flag(p)
+    p.set_defaults(command="embed")
+
+    p = sub.add_parser(
+        "synth", help="render a sound from a PCA point or along a path between two sounds",
+        description="Render the decoded note at a PCA point (--point), or one sound that moves "
+                    "along a latent path from A to B (--from/--to: audio files, or instrument "
+                    "names for their centroid).")
+    p.add_argument("--model", required=True, metavar="DIR", help="timbre-space directory")
+    p.add_argument("--from", dest="start", metavar="A", help="audio file or instrument name")
+    p.add_argument("--to", dest="end", metavar="B", help="audio file or instrument name")
+    p.add_argument("--path", default="spherical", choices=["linear", "spherical", "expressive"],
+                   help="latent path from A to B (expressive: A and B audio files; default "
+                        "spherical)")
+    p.add_argument("--steps", type=int, default=8,
+                   help="decoded points of a linear / spherical path (default 8)")
+    p.add_argument("--scale", type=float, default=0.7,
+                   help="weight of the notes' own motion on an expressive path (default 0.7)")
+    p.add_argument("--point", metavar="PC1,PC2,PC3", help="PCA coordinates of one point")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="duration in s (default: 1 for a point, 3 for a path)")
+    p.add_argument("--reconstruction", default="griffin-lim", choices=["griffin-lim", "fast"],
+                   help="phase retrieval through the transform, or the explorer's additive "
+                        "rendering (default griffin-lim)")
+    p.add_argument("--n-iter", type=int, default=config.GRIFFIN_LIM_ITERATIONS,
+                   help=f"Griffin-Lim iterations (default {config.GRIFFIN_LIM_ITERATIONS})")
+    p.add_argument("--out", required=True, metavar="WAV", help="WAV file to write")
+    p.set_defaults(command="synth")
+
+    p = sub.add_parser("info", help="describe a trained timbre space",
+                       description="Transform, sizes, instruments, metrics and training profile "
+                                   "of a space directory.")
+    p.add_argument("--model", required=True, metavar="DIR", help="timbre-space directory")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(command="info")
+
+    p = sub.add_parser("evaluate", help="agreement of spaces with the listeners of timbre studies",
+                       description="Distances between the study stimuli in each space against "
+                                   "the study's dissimilarities (Mantel tests), with baselines.")
+    p.add_argument("--model", required=True, action="append", metavar="DIR",
+                   help="timbre-space directory (repeatable)")
+    p.add_argument("studies", nargs="*", metavar="STUDY_DIR",
+                   help="study folders or names (default: every study)")
+    p.add_argument("--out", required=True, metavar="CSV", help="table to write")
+    p.set_defaults(command="evaluate")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        commands = importlib.import_module("vts.app.commands")
+        return getattr(commands, f"cmd_{args.command}")(args)
+    except KeyboardInterrupt:
+        print(f"vts {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        print(f"vts {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

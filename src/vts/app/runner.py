@@ -1,0 +1,183 @@
+"""Run the numbered notebooks headless with papermill (``vts figures``).
+
+Every numbered notebook of ``notebooks/`` (``NN_name.ipynb``) runs in order
+with papermill into ``build/notebooks/<name>.ipynb``, with the parameters
+``profile``, ``models_dir``, ``figures_dir`` and ``seed`` injected; artefacts
+go to ``<figures>/<name>/`` and ``<figures>/README.md`` indexes them (built from
+``manifest.json``, see :mod:`vts.app.figures`). A notebook that raises stops
+the run with a :class:`NotebookError` naming the notebook and the failing cell.
+Notebooks run one after another (the manifest has a single writer at a time).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import papermill as pm
+from jupyter_client.kernelspec import NoSuchKernel
+from papermill.exceptions import PapermillExecutionError
+from tqdm.auto import tqdm
+
+from .. import config
+from ..io import write_json
+from ..profiles import get_settings
+from . import figures
+
+#: Folder of the notebooks of the repository.
+NOTEBOOKS_DIR = config.PROJECT_ROOT / "notebooks"
+#: Jupyter kernel the notebooks run on (ipykernel's native kernel: the runner's
+#: own interpreter, i.e. the project's venv).
+KERNEL_NAME = "python3"
+#: A notebook file name: two digits, underscore, name.
+NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[A-Za-z0-9_]+\.ipynb$")
+
+
+class NotebookError(RuntimeError):
+    """A notebook failed; the message names the notebook, the cell and the error."""
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    output: Path
+    seconds: float
+    artefacts: int
+
+
+def list_notebooks(notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
+                   only: Iterable[str] | str | None = None) -> list[Path]:
+    """Numbered notebooks (``NN_name.ipynb``) in order, optionally only some.
+
+    Parameters
+    ----------
+    only : "01,02", ["01", "07_interpolation_paths"] or None
+        Numbers or names to keep.
+
+    Raises
+    ------
+    ValueError
+        If a selection matches no notebook (the available ones are listed).
+    """
+    folder = Path(notebooks_dir)
+    found = sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
+    if not found:
+        raise FileNotFoundError(f"{folder}: no numbered notebook (NN_name.ipynb)")
+    if only is None:
+        return found
+    wanted = [w.strip() for w in (only.split(",") if isinstance(only, str) else only) if w.strip()]
+    chosen = []
+    for w in wanted:
+        hits = [p for p in found if p.stem == w or p.name[:2] == w.zfill(2)]
+        if not hits:
+            raise ValueError(f"no notebook matches {w!r}; available: "
+                             f"{', '.join(p.stem for p in found)}")
+        chosen += [h for h in hits if h not in chosen]
+    return sorted(chosen)
+
+
+def notebook_title(path: str | os.PathLike) -> str:
+    """The first Markdown heading of a notebook (else its name)."""
+    nb = json.loads(Path(path).read_text())
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            for line in "".join(cell.get("source", "")).splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return Path(path).stem
+
+
+def run_notebook(path: str | os.PathLike, output: str | os.PathLike, parameters: Mapping,
+                 kernel_name: str = KERNEL_NAME) -> Path:
+    """Execute one notebook with papermill; raise :class:`NotebookError` on failure.
+
+    The executed notebook (with the traceback, on failure) is written to ``output``.
+    """
+
+    path, output = Path(path), Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pm.execute_notebook(str(path), str(output), parameters=dict(parameters),
+                            kernel_name=kernel_name, progress_bar=False, log_output=False,
+                            cwd=str(path.parent))
+    except PapermillExecutionError as error:
+        source = (error.source or "").strip()
+        if len(source) > 600:
+            source = source[:600] + " ..."
+        raise NotebookError(
+            f"notebook {path.stem} failed in cell {error.cell_index} (execution count "
+            f"{error.exec_count}): {error.ename}: {error.evalue}\n--- cell source ---\n{source}"
+            f"\n--- executed notebook with the traceback: {output}") from None
+    except NoSuchKernel as error:
+        raise NotebookError(f"notebook {path.stem}: no Jupyter kernel named {kernel_name!r} "
+                            f"({error}); install ipykernel in this environment "
+                            f"({sys.executable} -m pip install ipykernel)") from None
+    return output
+
+
+def run_notebooks(profile: str = "default", only=None, output_dir=None, models_dir=None,
+                  build_dir=None, seed: int = config.DEFAULT_SEED,
+                  notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
+                  kernel_name: str = KERNEL_NAME, progress: bool = True) -> list[NotebookRun]:
+    """Run the notebooks in order and write the figures index.
+
+    Parameters
+    ----------
+    profile : str
+        Key of :data:`vts.profiles.PROFILES`.
+    only : see :func:`list_notebooks`
+    output_dir, models_dir, build_dir : path, optional
+        Figures root (default :func:`vts.config.figures_dir`), trained spaces
+        (:func:`vts.config.models_dir`), and the folder whose ``notebooks/``
+        receives the executed notebooks (:func:`vts.config.build_dir`).
+    seed : int
+    kernel_name : str
+        Jupyter kernel (default ``python3``: ipykernel in this interpreter).
+
+    Returns
+    -------
+    list of NotebookRun (name, executed notebook, seconds, artefacts registered).
+
+    Raises
+    ------
+    NotebookError
+        At the first notebook that raises; the index still lists what was made.
+    """
+    get_settings(profile)
+    paths = list_notebooks(notebooks_dir, only)
+    out = Path(output_dir).resolve() if output_dir else config.figures_dir()
+    models = Path(models_dir).resolve() if models_dir else config.models_dir()
+    executed = (Path(build_dir).resolve() if build_dir else config.build_dir()) / "notebooks"
+    out.mkdir(parents=True, exist_ok=True)
+    figures.set_run_info(out, profile=profile, seed=int(seed))
+    params = {"profile": profile, "models_dir": str(models), "figures_dir": str(out),
+              "seed": int(seed)}
+    runs: list[NotebookRun] = []
+    titles = {p.stem: notebook_title(p) for p in list_notebooks(notebooks_dir)}
+    bar = tqdm(paths, desc="notebooks", unit="notebook", disable=not progress)
+    try:
+        for path in bar:
+            bar.set_postfix_str(path.stem)
+            t0 = time.perf_counter()
+            run_notebook(path, executed / path.name, params, kernel_name)
+            made = sum(1 for e in figures.read_manifest(out)["artefacts"].values()
+                       if e.get("notebook") == path.stem)
+            runs.append(NotebookRun(path.stem, executed / path.name,
+                                    time.perf_counter() - t0, made))
+            if made == 0:
+                print(f"warning: notebook {path.stem} registered no artefact", file=sys.stderr)
+    finally:
+        bar.close()
+        figures.write_index(out, titles)
+        if runs:
+            write_json(executed / "timings.json",
+                       {"profile": profile, "seed": int(seed),
+                        "notebooks": [{**asdict(r), "output": str(r.output)} for r in runs]})
+    return runs
+
+
