@@ -9,15 +9,16 @@ STAMP := $(VENV)/.setup-done
 PROFILE ?= default
 export PYTHONHASHSEED := 0
 
-.PHONY: setup data features train figures seeds test test-browser bench lab clean help
+.PHONY: setup data features train figures seeds regularizers test test-browser bench lab clean help
 
 help:
 	@echo "make setup     create .venv and install vts (CPU torch pinned by constraints.txt)"
 	@echo "make data      index and validate the audio corpus -> data/catalog.csv"
 	@echo "make features  spectral frames for every transform (cached in features/)"
-	@echo "make train     train the vanilla, regularised and banded spaces -> models/ (PROFILE=$(PROFILE))"
+	@echo "make train     train the vanilla space and every regularised kind -> models/ (PROFILE=$(PROFILE))"
 	@echo "make figures   run all notebooks -> figures/ (PROFILE=$(PROFILE))"
 	@echo "make seeds     the NSGT-ERB spaces for 3 seeds, evaluated on every study -> build/seeds/"
+	@echo "make regularizers  every regulariser kind and weight tried on NSGT-ERB -> build/regularizers/"
 	@echo "make test      the test suite (includes every notebook on the smoke profile)"
 	@echo "make bench     benchmarks -> benchmarks/results/*.json"
 	@echo "make lab       JupyterLab on this repository"
@@ -59,6 +60,9 @@ test-browser: setup
 
 seeds: features
 	$(BIN)/python tools/seed_study.py --profile $(PROFILE)
+
+regularizers: features
+	$(BIN)/python tools/regularizer_study.py --profile $(PROFILE)
 
 bench: features
 	$(BIN)/python benchmarks/run.py

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from test_space import N_BINS, NORMALIZER, RATED, make_space
+from test_space import LATENT, N_BINS, NORMALIZER, RATED, make_space
 from vts.metrics import (
     PAPER_RESULTS,
     banded_centroid_correlations,
@@ -156,3 +156,38 @@ def test_write_table1(tmp_path):
 def saved(tmp_path):
     space = make_space(tmp_path / "space")
     return space, space.save()
+
+
+def test_table1_refuses_spaces_of_two_profiles(tmp_path):
+    models = tmp_path / "models"
+    for name, profile in (("nsgt-erb-vanilla", "default"), ("nsgt-erb-l2", "smoke")):
+        d = models / name
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({"transform": "nsgt-erb", "regularized": True,
+                                                   "training": {"profile": profile}}))
+        (d / "metrics.json").write_text(json.dumps({"test_mse": 0.2}))
+    with pytest.raises(ValueError, match="several profiles \\(default, smoke\\)"):
+        write_table1(models, tmp_path / "fig")
+
+
+def test_clustering_metrics_by_hand():
+    from vts.metrics import nearest_centroid_accuracy
+
+    train = np.array([[0.0, 0], [0, 1], [10, 0], [10, 1]])
+    labels = np.array(["a", "a", "b", "b"])
+    test = np.array([[1.0, 0], [9, 0], [4, 0]])             # a, b, and an "a" nearer to a
+    assert nearest_centroid_accuracy(train, labels, test, ["a", "b", "a"]) == 1.0
+    assert nearest_centroid_accuracy(train, labels, test, ["b", "b", "b"]) == pytest.approx(1 / 3)
+    assert np.isnan(nearest_centroid_accuracy(train, labels, test, ["c", "c", "c"]))
+
+
+def test_silhouettes_separate_groups_from_one_cloud(saved):
+    from vts.metrics import silhouettes
+
+    space = TimbreSpace.load(saved[1])
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["a", "b", "c"], 30)
+    grouped = rng.normal(size=(90, LATENT)) * 0.05 + np.repeat(np.eye(3, LATENT) * 5, 30, axis=0)
+    cloud = rng.normal(size=(90, LATENT))
+    assert silhouettes(space, grouped, labels)["silhouette"] > 0.8
+    assert abs(silhouettes(space, cloud, labels)["silhouette"]) < 0.1

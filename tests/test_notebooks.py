@@ -15,7 +15,7 @@ from vts import config
 from vts.app import cli, figures, runner
 from vts.app import notebook as nb
 from vts.profiles import PROFILES, get_settings
-from vts.train import BANDED_TRANSFORMS
+from vts.train import model_plan
 
 REPO_NOTEBOOKS = config.PROJECT_ROOT / "notebooks"
 #: The notebooks of this module's owner (10_explorer belongs to the widgets; it is run too).
@@ -291,7 +291,7 @@ def test_declared_artefacts_of_each_notebook(smoke_run):
         "02_transforms/transforms_roundtrip.png",
         *[f"02_transforms/reconstruction_{t}.wav" for t in config.TRANSFORMS],
         "03_training/learning_curves.png", "03_training/training_summary.csv",
-        "04_latent_spaces/figure3_latent_spaces.png",
+        "04_latent_spaces/figure3_latent_spaces.png", "04_latent_spaces/figure3_kinds.png",
         "04_latent_spaces/figure3_test_reconstructions.png",
         *[f"04_latent_spaces/latent_space_{t}.html" for t in settings.transforms],
         "05_generative_quality/table1.csv", "05_generative_quality/table1.md",
@@ -315,10 +315,10 @@ def test_declared_artefacts_of_each_notebook(smoke_run):
     for suffix, count in (("_spherical_spectra.png", 1), ("_spherical.gif", 1), ("_paths.html", 1),
                           ("_linear.wav", 1), ("_spherical.wav", 1), ("_expressive.wav", 1)):
         assert sum(n.startswith("07_") and n.endswith(suffix) for n in names) == n_pairs * count
-    # 08: 5 descriptors x 3 axes x 2 models traversals, 5 x 2 sliders
+    # 08: 5 descriptors x 3 axes x 3 models (vanilla, l2, gaussian) traversals, 5 x 3 sliders
     gifs = [n for n in names if n.startswith("08_") and n.endswith(".gif")]
-    assert len(gifs) == 30
-    assert sum(n.startswith("08_") and n.endswith(".html") for n in names) == 10
+    assert len(gifs) == 45
+    assert sum(n.startswith("08_") and n.endswith(".html") for n in names) == 15
     from PIL import Image
 
     assert Image.open(root / gifs[0]).n_frames == settings.traversal_positions
@@ -331,19 +331,19 @@ def test_smoke_results_make_sense(smoke_run):
     eval_table = pd.read_csv(root / "perceptual_eval.csv")
     assert set(eval_table["study"]) == {"Toy2024", "Toy2025"}
     transforms = get_settings("smoke").transforms
-    banded = {f"{t}-banded" for t in transforms if t in BANDED_TRANSFORMS}
-    assert banded, "the smoke notebooks should include a banded space"
+    plan = model_plan(transforms, "smoke")
+    assert {name for name, *_ in plan} >= {"nsgt-erb-banded", "nsgt-erb-l2", "stft-l2"}
     assert set(eval_table.loc[eval_table["kind"] == "model", "model"]) == {
-        f"{t}-{k}" for t in transforms for k in ("vanilla", "regularized")} | banded
+        name for name, *_ in plan}
     # head to head: every regularised space against its vanilla twin and MFCC
     wins = pd.read_csv(root / "11_perceptual_evaluation" / "head_to_head.csv")
-    assert set(wins["model"]) == {f"{t}-regularized" for t in transforms} | banded
+    assert set(wins["model"]) == {name for name, _, regularized, _ in plan if regularized}
     assert set(wins["rival"]) == {f"{t}-vanilla" for t in transforms} | {"MFCC mean"}
     assert (wins["n_studies"] == 2).all() and wins["wins"].between(0, 2).all()
     # novel instruments of the synthetic corpus: bass clarinet and guitar (no contrabassoon)
     novel = pd.read_csv(root / "06_novel_instruments" / "novel_family_distances.csv")
     assert set(novel["instrument"]) == {"bass-clarinet", "guitar"}
-    assert set(novel["space"]) == {"vanilla", "regularized"}
+    assert set(novel["space"]) == {"vanilla", "l2", "gaussian"}
     # Algorithm 1: tables start at the origin with zero error, targets move the right way
     centroid = pd.read_csv(root / "09_descriptor_synthesis" / "centroid_path.csv")
     bandwidth = pd.read_csv(root / "09_descriptor_synthesis" / "bandwidth_path.csv")

@@ -24,9 +24,7 @@ from vts.space import SpaceError, TimbreSpace
 from vts.train import (
     CHECKPOINT,
     STAGE1_CHECKPOINT,
-    banded_config,
     get_profile,
-    model_name,
     model_plan,
     regulariser_groups,
     stratified_split,
@@ -76,6 +74,14 @@ def make_features(n_per=24, n_bins=20, seed=0, transform="nsgt-erb"):
 @pytest.fixture(scope="module")
 def data():
     return make_features()
+
+
+def pair_table(dissimilarity: pd.DataFrame) -> pd.DataFrame:
+    """A rating summary (as vts.perception.pair_summary) whose pair means are ``dissimilarity``."""
+    names = list(dissimilarity.index)
+    return pd.DataFrame([{"instrument_a": a, "instrument_b": b,
+                          "mean": float(dissimilarity.loc[a, b]), "std": 0.1, "count": 3}
+                         for i, a in enumerate(names) for b in names[i + 1:]])
 
 
 def smoke(**overrides) -> TrainConfig:
@@ -248,26 +254,32 @@ def test_train_all_twins_share_stage_one_and_write_table1(tmp_path, data, monkey
 
     monkeypatch.setattr(sys.modules["vts.train"], "training_features",
                         lambda transform, progress=True: load_features(transform))
+    monkeypatch.setattr(sys.modules["vts.train"], "novel_features",
+                        lambda transform, progress=True: None)
     monkeypatch.setattr(vts.perception, "timbre_space", lambda n_components=3, seed=0: target)
     monkeypatch.setattr(vts.perception, "combined_dissimilarity", lambda: dissimilarity)
+    monkeypatch.setattr(vts.perception, "pair_summary", lambda: pair_table(dissimilarity))
+    monkeypatch.setattr(vts.perception, "list_studies", lambda: [])
     models, figures = tmp_path / "models", tmp_path / "figures"
     monkeypatch.setenv("VTS_FIGURES_DIR", str(figures))
     table = train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False)
     assert calls == ["nsgt-erb"]
-    assert sorted(p.name for p in models.iterdir()) == [
-        "nsgt-erb-banded", "nsgt-erb-regularized", "nsgt-erb-vanilla"]
+    kinds = ["vanilla", *PROFILES["smoke"].kinds]
+    assert sorted(p.name for p in models.iterdir()) == sorted(f"nsgt-erb-{k}" for k in kinds)
     assert not (models / "nsgt-erb-vanilla" / STAGE1_CHECKPOINT).exists()
-    # the regularised and banded spaces started from the vanilla stage-1 checkpoint;
-    # each must equal the same model trained from scratch
-    for kind, cfg in (("regularized", get_profile("smoke")),
-                      ("banded", banded_config(get_profile("smoke")))):
-        scratch = train_space(features, target, cfg, tmp_path / f"scratch-{kind}",
-                              regularized=True, progress=False, dissimilarity=dissimilarity)
+    # every regularised space started from the vanilla stage-1 checkpoint; each must
+    # equal the same model trained from scratch
+    for kind in ("class", "banded", "l2", "prior"):
+        scratch = train_space(features, target, PROFILES["smoke"].config(kind),
+                              tmp_path / f"scratch-{kind}", regularized=True, progress=False,
+                              dissimilarity=dissimilarity, pairs=pair_table(dissimilarity))
         assert_same_weights(models / f"nsgt-erb-{kind}", scratch.directory)
     banded = TimbreSpace.load(models / "nsgt-erb-banded")
     assert banded.config["training"]["reg_band_semitones"] == 12
+    assert banded.config["kind"] == "banded"
+    assert TimbreSpace.load(models / "nsgt-erb-l2").config["kind"] == "l2"
     van = TimbreSpace.load(models / "nsgt-erb-vanilla")
-    reg = TimbreSpace.load(models / "nsgt-erb-regularized")
+    reg = TimbreSpace.load(models / "nsgt-erb-class")
     pd.testing.assert_frame_equal(curves_wo_time(van).iloc[:3], curves_wo_time(reg).iloc[:3])
     assert (reg.curves["alpha"].iloc[3:] > 0).all() and (van.curves["alpha"] == 0).all()
 
@@ -275,8 +287,10 @@ def test_train_all_twins_share_stage_one_and_write_table1(tmp_path, data, monkey
     for col in ("model", "transform", "regularized", "test_loglik", "test_mse", "kl_timbre",
                 "spearman", "pearson", "probe_accuracy"):
         assert col in csv.columns, col
-    assert list(csv["model"]) == ["nsgt-erb-vanilla", "nsgt-erb-regularized", "nsgt-erb-banded"]
-    assert len(table) == 3
+    assert list(csv["model"]) == [f"nsgt-erb-{k}" for k in kinds]   # vanilla first, then kinds
+    for col in ("silhouette", "silhouette_pca", "centroid_accuracy", "kind", "profile"):
+        assert col in csv.columns, col
+    assert len(table) == len(kinds)
     assert (figures / "table1.md").is_file()
 
     stamp = (models / "nsgt-erb-vanilla" / "model.safetensors").stat().st_mtime_ns
@@ -304,20 +318,28 @@ def test_regulariser_groups_split_classes_by_pitch_band():
     assert [g[0].tolist() for g in strict] == [[0, 1, 2], [0, 1, 2]]
 
 
-def test_banded_config_and_model_plan():
-    default = get_profile("default")
-    banded = banded_config(default)
-    assert banded.reg_band_semitones == 12
-    assert banded.reg_notes_per_class == default.reg_notes_per_class // 4
-    assert banded_config(get_profile("paper")).reg_notes_per_class > 0
-    assert banded.alpha == default.alpha and banded.stage1_epochs == default.stage1_epochs
-    plan = model_plan(("stft", "nsgt-erb"), default, banded=("nsgt-erb",))
-    assert [p[0] for p in plan] == ["stft-vanilla", "stft-regularized", "nsgt-erb-vanilla",
-                                    "nsgt-erb-regularized", "nsgt-erb-banded"]
-    assert plan[-1][3] == banded and [p[2] for p in plan] == [False, True, False, True, True]
-    assert model_name("dct", True) == "dct-regularized" == model_name("dct", "regularized")
-    with pytest.raises(ValueError, match="kind"):
-        model_name("dct", "wobbly")
+def test_kinds_and_model_plan():
+    default = PROFILES["default"]
+    banded = default.config("banded")
+    assert banded.reg_band_semitones == 12 and banded.reg_kind == "class"
+    assert banded.alpha == default.train.alpha
+    assert banded.stage1_epochs == default.train.stage1_epochs
+    assert default.config("l2").reg_kind == "l2" and default.config("vanilla") == default.train
+    assert PROFILES["paper"].config("banded").reg_notes_per_class > 0
+    plan = model_plan(("stft", "nsgt-erb"), "default")
+    assert [p[0] for p in plan] == ["stft-vanilla", f"stft-{default.showcase}"] + [
+        f"nsgt-erb-{k}" for k in ("vanilla", *default.kinds)]
+    assert [p[2] for p in plan[:3]] == [False, True, False]
+    assert plan[-1][3] == default.config(list(default.kinds)[-1])
+    # stage 1 is the same run for every kind of a transform
+    stage1 = {str(dataclasses.replace(c, **{f: getattr(default.train, f) for f in (
+        "alpha", "reg_notes_per_class", "reg_band_semitones", "reg_kind", "reg_dims",
+        "reg_n_dims", "reg_scale")})) for *_, c in plan}
+    assert len(stage1) == 1
+    with pytest.raises(KeyError, match="unknown kind 'wobbly'"):
+        default.config("wobbly")
+    with pytest.raises(ValueError, match="unknown regularizer kind"):
+        smoke(reg_kind="wobbly")
     with pytest.raises(ValueError, match="reg_band_semitones"):
         smoke(reg_band_semitones=12, reg_notes_per_class=0)
 
@@ -343,6 +365,37 @@ def test_banded_regulariser_orders_classes_within_each_octave(tmp_path):
                 lr=2e-3, reg_notes_per_class=8)
     kw = {"progress": False, "dissimilarity": dissimilarity, "regularized": True}
     plain = train_space(features, target, cfg, tmp_path / "r", **kw)
-    banded = train_space(features, target, banded_config(cfg), tmp_path / "b", **kw)
+    banded = train_space(features, target, dataclasses.replace(
+        cfg, reg_band_semitones=12, reg_notes_per_class=4), tmp_path / "b", **kw)
     assert banded.metrics["n_octaves"] == 2
     assert banded.metrics["spearman_octave"] > plain.metrics["spearman_octave"] + 0.1
+
+
+@pytest.mark.parametrize("kind, dims", [("gaussian", "lowest"), ("prior", "first")])
+def test_note_level_kinds_resume_bit_identically(tmp_path, data, kind, dims):
+    """A note-level space cut in stage 2 resumes to the same weights (the dims chosen
+    at the end of stage 1 travel in the checkpoint, the gaussian draws in the generator)."""
+    features, target, dissimilarity = data
+    pairs = pair_table(dissimilarity)
+    kw = {"progress": False, "dissimilarity": dissimilarity, "regularized": True, "pairs": pairs}
+    cfg = smoke(checkpoint_every=100, reg_kind=kind, reg_dims=dims, reg_n_dims=2,
+                target_components=2)
+    whole = train_space(features, target, cfg, tmp_path / "whole", **kw)
+    assert train_space(features, target, cfg, tmp_path / "cut", stop_after=4, **kw) is None
+    resumed = train_space(features, target, cfg, tmp_path / "cut", **kw)
+    assert_same_weights(whole.directory, resumed.directory)
+
+
+def test_note_level_l2_gathers_the_instruments(tmp_path, data):
+    """On the synthetic corpus the l2 regulariser on a few dimensions must group the
+    notes of each instrument (silhouette, nearest-centroid accuracy) better than the
+    vanilla twin, at a small reconstruction cost."""
+    features, target, dissimilarity = data
+    kw = {"progress": False, "dissimilarity": dissimilarity, "pairs": pair_table(dissimilarity)}
+    cfg = smoke(hidden_units=64, latent_dim=8, stage1_epochs=10, stage2_epochs=20, lr=2e-3,
+                reg_kind="l2", alpha=1.0, reg_dims="first", reg_n_dims=3)
+    van = train_space(features, target, cfg, tmp_path / "v", regularized=False, **kw)
+    l2 = train_space(features, target, cfg, tmp_path / "l2", regularized=True, **kw)
+    assert l2.metrics["silhouette"] > van.metrics["silhouette"] + 0.1
+    assert l2.metrics["centroid_accuracy"] >= van.metrics["centroid_accuracy"]
+    assert l2.metrics["test_mse"] < 1.5 * van.metrics["test_mse"]

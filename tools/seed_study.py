@@ -27,7 +27,6 @@ import pandas as pd
 from vts import config
 from vts import listeners as evaluate
 from vts.app import figures
-from vts.profiles import get_profile
 from vts.train import model_plan, train_all
 
 
@@ -46,7 +45,7 @@ def main(argv=None) -> int:
         root = out / f"seed-{seed}"
         train_all(args.profile, transforms=(args.transform,), out_root=root, table_dir=root,
                   seed=seed)
-        plan = model_plan((args.transform,), get_profile(args.profile, seed=seed))
+        plan = model_plan((args.transform,), args.profile, seed=seed)
         table = evaluate.evaluate_models([root / name for name, *_ in plan], progress=True,
                                          n_permutations=args.permutations, seed=seed)
         tables.append(table.assign(seed=seed))

@@ -7,6 +7,7 @@ beside ours.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
@@ -18,14 +19,18 @@ import pandas as pd
 import torch
 from scipy.stats import pearsonr, spearmanr
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import silhouette_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from . import config as cfg
 from . import perception
+from .agreement import distance_matrix, whole_matrix
 from .data import note_labels, note_pitches, pitch_bands
+from .instruments import family
 from .io import atomic_path, read_json
+from .listeners import embed_stimuli, load_study_audio
 from .regularizers import SIGMA, class_centroids, perceptual_regularizer, regularizer_floor
 from .space import TimbreSpace, write_csv
 
@@ -139,10 +144,117 @@ def linear_probe_accuracy(train_codes, train_labels, test_codes, test_labels,
                                np.asarray(test_labels, dtype=str)))
 
 
+def silhouettes(space: TimbreSpace, codes: np.ndarray, labels, max_notes: int = 4000,
+                seed: int = 0) -> dict:
+    """Silhouette of the instruments among ``codes`` (Euclidean), in the full latent
+    space and in the space's 3-D PCA view; 1 = tight, separate groups, 0 = one
+    cloud. At most ``max_notes`` notes (a seeded subsample) enter."""
+    labels = np.asarray(labels, dtype=str)
+    keep = labels != ""
+    codes, labels = np.asarray(codes, dtype=np.float64)[keep], labels[keep]
+    if len(set(labels)) < 2:
+        return {"silhouette": float("nan"), "silhouette_pca": float("nan")}
+    if len(codes) > max_notes:
+        pick = np.random.default_rng(seed).choice(len(codes), max_notes, replace=False)
+        codes, labels = codes[pick], labels[pick]
+    return {"silhouette": float(silhouette_score(codes, labels)),
+            "silhouette_pca": float(silhouette_score(space.to_pca(codes), labels))}
+
+
+def nearest_centroid_accuracy(train_codes, train_labels, test_codes, test_labels) -> float:
+    """Share of test notes whose nearest training centroid (Euclidean) is their own instrument."""
+    train_labels = np.asarray(train_labels, dtype=str)
+    test_labels = np.asarray(test_labels, dtype=str)
+    names = sorted(set(train_labels) - {""})
+    keep = np.isin(test_labels, names)
+    if not names or not keep.any():
+        return float("nan")
+    cents = np.stack([np.asarray(train_codes)[train_labels == n].mean(0) for n in names])
+    d = np.linalg.norm(np.asarray(test_codes)[keep][:, None, :] - cents[None], axis=-1)
+    return float(np.mean(np.asarray(names)[d.argmin(1)] == test_labels[keep]))
+
+
+def family_distances(space: TimbreSpace, codes: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
+    """How far each novel instrument's centroid lands from the instrument families of a space.
+
+    Distances are Euclidean in the full latent space between the novel
+    instrument's mean code and the training centroids, also given relative to
+    the median distance between training centroids (``*_rel``), so that spaces
+    of different scales compare.
+
+    Returns
+    -------
+    DataFrame, one row per novel instrument
+        ``instrument, family, seen_in_training, nearest_instrument,
+        nearest_family, nearest_distance(_rel), own_family_instrument,
+        own_family_distance(_rel), own_family_rank`` (1 = the nearest training
+        instrument is of its own family), ``family_match``.
+    """
+    cents = space.centroids
+    c = cents.to_numpy(np.float64)
+    pair = np.linalg.norm(c[:, None] - c[None], axis=-1)
+    scale = float(np.median(pair[np.triu_indices(len(c), 1)])) if len(c) > 1 else 1.0
+    trained = set(space.instruments)
+    rows = []
+    labels = np.asarray([str(x) for x in labels])
+    for name in sorted(set(labels)):
+        centre = np.asarray(codes)[labels == name].mean(axis=0)
+        others = [i for i in cents.index if i != name]
+        d = pd.Series(np.linalg.norm(cents.loc[others].to_numpy(np.float64) - centre, axis=1),
+                      index=others).sort_values()
+        fam = family(name)
+        same = [i for i in d.index if family(i) == fam]
+        rank = (list(map(family, d.index)).index(fam) + 1) if same else np.nan
+        rows.append({"instrument": name, "family": fam, "seen_in_training": name in trained,
+                     "nearest_instrument": d.index[0], "nearest_family": family(d.index[0]),
+                     "nearest_distance": float(d.iloc[0]),
+                     "nearest_distance_rel": float(d.iloc[0]) / scale,
+                     "own_family_instrument": same[0] if same else "",
+                     "own_family_distance": float(d[same[0]]) if same else np.nan,
+                     "own_family_distance_rel": float(d[same[0]]) / scale if same else np.nan,
+                     "own_family_rank": rank,
+                     "family_match": family(d.index[0]) == fam})
+    return pd.DataFrame(rows)
+
+
+def novel_placement(space: TimbreSpace, novel) -> dict:
+    """Where the held-out instruments (``novel``: a FeatureSet of notes never trained
+    on) land: mean rank of their own family among the training centroids
+    (1 = the nearest is of their family, :func:`family_distances`), and each one's
+    nearest training instrument (``nearest_<instrument>``)."""
+    if novel is None or not len(novel.catalog):
+        return {}
+    labels = novel.catalog["instrument"].astype(str).to_numpy()
+    table = family_distances(space, space.encode_frames(novel.frames), labels)
+    out = {"novel_family_rank": float(table["own_family_rank"].mean())}
+    out.update({f"nearest_{row.instrument}": row.nearest_instrument for row in table.itertuples()})
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _study(study: str):
+    return load_study_audio(study)
+
+
+def listener_agreement(space: TimbreSpace, studies: Sequence[str]) -> dict:
+    """Mean over ``studies`` (names or folders) of the whole-matrix Spearman between
+    latent distances of the study stimuli (sustained-frame codes) and the listeners'
+    dissimilarities (``listeners_spearman``; ``n_studies``); NaN without studies."""
+    values = []
+    for name in studies:
+        study = _study(str(name))
+        points, _ = embed_stimuli(space, study.signals, names=study.stimuli)
+        values.append(whole_matrix(distance_matrix(points, "euclidean"),
+                                   study.dissimilarity)["spearman"])
+    return {"listeners_spearman": float(np.nanmean(values)) if values else float("nan"),
+            "n_studies": len(values)}
+
+
 @torch.no_grad()
 def evaluate_space(space: TimbreSpace, features, target: pd.DataFrame | None = None,
                    dissimilarity: pd.DataFrame | None = None,
-                   iwae_samples: int = IWAE_SAMPLES, seed: int = 0) -> dict:
+                   iwae_samples: int = IWAE_SAMPLES, seed: int = 0, novel=None,
+                   studies: Sequence[str] = ()) -> dict:
     """Test-split metrics of a space (Table 1 and Figure 3 of the paper, plus agreement).
 
     Parameters
@@ -184,7 +296,13 @@ def evaluate_space(space: TimbreSpace, features, target: pd.DataFrame | None = N
         training-centroid Spearman computed within each octave
         (:func:`banded_centroid_correlations`); ``probe_accuracy``:
         logistic-regression instrument accuracy, trained on train codes, scored
-        on test codes.
+        on test codes; ``silhouette`` / ``silhouette_pca``: silhouette of the
+        rated instruments among the training codes, full latent / 3-D PCA
+        (:func:`silhouettes`); ``centroid_accuracy``: nearest-centroid accuracy
+        of the test notes (:func:`nearest_centroid_accuracy`); with ``novel``,
+        the held-out instruments' placement (:func:`novel_placement`);
+        ``listeners_spearman``: agreement with the listeners of ``studies``
+        (:func:`listener_agreement`).
     """
     if target is None:
         target = space.target
@@ -246,10 +364,17 @@ def evaluate_space(space: TimbreSpace, features, target: pd.DataFrame | None = N
         "n_octaves": int(len(bands)),
         "probe_accuracy": linear_probe_accuracy(z_train, instruments[train], z_test,
                                                 instruments[test], seed),
+        **silhouettes(space, z_train, labels[train], seed=seed),
+        "centroid_accuracy": nearest_centroid_accuracy(z_train, labels[train], z_test,
+                                                       labels[test]),
+        **novel_placement(space, novel),
+        **listener_agreement(space, studies),
     }
 
 
 # -- Table 1 ------------------------------------------------------------------------
+#: Row order of the kinds in Table 1.
+KIND_ORDER = ("vanilla", "class", "banded", "l2", "gaussian", "student", "prior")
 #: Values printed in Esling et al. (2018), DAFx, as restated in PAPER.md:
 #: Table 1 (test set, unregularised): log p(x) and mean ||x - x~||^2; Figure 3:
 #: KL fit of latent to timbre distances (regularised, vanilla). The paper's
@@ -269,7 +394,10 @@ PAPER_RESULTS = pd.DataFrame(
 #: The paper's unlabelled "NSGT unregularised" Table 1 row (log p(x), MSE).
 PAPER_NSGT_ROW = (-2.3443, 0.1593)
 
-TABLE1_COLUMNS = ["model", "transform", "regularized", "test_loglik", "test_mse", "kl_timbre",
+TABLE1_COLUMNS = ["model", "transform", "kind", "regularized", "profile", "test_loglik",
+                  "test_mse", "kl_timbre", "silhouette", "silhouette_pca", "centroid_accuracy",
+                  "novel_family_rank", "nearest_bass-clarinet", "nearest_contrabassoon",
+                  "listeners_spearman",
                   "spearman", "pearson", "probe_accuracy", "kl_timbre_excess", "kl_timbre_floor",
                   "kl_timbre_train", "kl_timbre_excess_train", "spearman_test", "pearson_test",
                   "spearman_test_wellsampled", "spearman_octave",
@@ -286,10 +414,23 @@ def collect_metrics(models_root: str | os.PathLike) -> pd.DataFrame:
             continue
         metrics = read_json(d / "metrics.json")
         config = read_json(d / "config.json")
+        regularized = bool(config.get("regularized", metrics.get("regularized")))
+        kind = config.get("kind") or (config.get("training", {}).get("reg_kind", "class")
+                                      if regularized else "vanilla")
+        training = config.get("training", {})
+        dims = training.get("reg_dims", "all")
         metrics.update(model=d.name, transform=config.get("transform", metrics.get("transform")),
-                       regularized=bool(config.get("regularized", metrics.get("regularized"))))
+                       regularized=regularized, kind=kind,
+                       profile=training.get("profile", metrics.get("profile")),
+                       alpha=float(training.get("alpha", 0.0)) if regularized else 0.0,
+                       dims="" if not regularized or kind in ("class", "banded") else
+                       dims if dims == "all" else f"{dims} {training.get('reg_n_dims')}")
         rows.append(metrics)
     table = pd.DataFrame(rows)
+    profiles = sorted({str(p) for p in table.get("profile", pd.Series(dtype=str)).dropna()})
+    if len(profiles) > 1:
+        raise ValueError(f"{root}: spaces of several profiles ({', '.join(profiles)}) cannot "
+                         "share one Table 1; train one profile per models folder")
     for col in TABLE1_COLUMNS:
         if col not in table:
             table[col] = np.nan
@@ -306,6 +447,14 @@ def _fmt(v, digits=4) -> str:
     v = float(v)
     return f"{v:.{digits}g}" if abs(v) >= 1000 else f"{v:.2f}" if abs(v) >= 100 \
         else f"{v:.{digits}f}"
+
+
+def _pct(v) -> str:
+    return "–" if v is None or not np.isfinite(float(v)) else f"{100 * float(v):.0f} %"
+
+
+def _txt(v) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
 
 def write_table1(models_root: str | os.PathLike | None = None,
@@ -329,10 +478,11 @@ def write_table1(models_root: str | os.PathLike | None = None,
     table = collect_metrics(models_root)
     if len(table):
         order = {t: i for i, t in enumerate(cfg.TRANSFORMS)}
+        kinds = {k: i for i, k in enumerate(KIND_ORDER)}
         table = table.assign(_o=table["transform"].map(order).fillna(len(order)),
-                             _r=table["regularized"].astype(int), _m=table["model"])
-        table = table.sort_values(["_o", "_r", "_m"], ascending=[True, True, False]) \
-            .drop(columns=["_o", "_r", "_m"]).reset_index(drop=True)
+                             _k=table["kind"].map(kinds).fillna(len(kinds)), _m=table["model"])
+        table = table.sort_values(["_o", "_k", "_m"]).drop(columns=["_o", "_k", "_m"]) \
+            .reset_index(drop=True)
     write_csv(out_dir / "table1.csv", table)
 
     lines = [
@@ -349,12 +499,20 @@ def write_table1(models_root: str | os.PathLike | None = None,
          "(space), of the held-out notes (test), and of the held-out notes of the classes "
          f"with at least {MIN_TEST_NOTES} of them (test, well-sampled); 'rho octave': the "
          "space's version computed among the notes of each octave, averaged over octaves. "
-         "'-banded' models (beyond the paper) apply R within pitch bands."),
+         "Kinds: 'class' is the paper's R on class centroids, 'banded' adds it within octaves, "
+         "'l2', 'gaussian', 'student' and 'prior' are the released code's regularisers on "
+         "every pair of notes (vts.regularizers). Silhouette of the rated instruments among "
+         "the training codes (full latent / 3-D PCA; 1 = separate groups, 0 = one cloud); "
+         "NC acc.: nearest-centroid accuracy of the test notes; novel rank: mean rank of a "
+         "held-out instrument's own family among the training centroids (1 = nearest); "
+         "bass cl. / cbsn: nearest training instrument of the held-out bass clarinet and "
+         "contrabassoon; listeners: mean Spearman between latent distances of the nine "
+         "studies' stimuli and the listeners' dissimilarities."),
         "",
-        ("| model | log p(x) ours | log p(x) paper | MSE ours | MSE paper | R | R - floor "
-         "| Fig. 3 paper | rho space | rho test | rho test, well-sampled | rho octave "
-         "| Pearson space | probe acc. |"),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ("| model | log p(x) ours | log p(x) paper | MSE ours | MSE paper | R - floor "
+         "| Fig. 3 paper | rho space | rho test | rho octave | silhouette | silhouette PCA "
+         "| NC acc. | novel rank | bass cl. | cbsn | listeners |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, row in table.iterrows():
         paper = PAPER_RESULTS.loc[row["transform"]] if row["transform"] in PAPER_RESULTS.index \
@@ -367,11 +525,12 @@ def write_table1(models_root: str | os.PathLike | None = None,
                 p_ll, p_mse = paper["paper_loglik"], paper["paper_mse"]
         lines.append(
             f"| {row['model']} | {_fmt(row['test_loglik'])} | {_fmt(p_ll)} | "
-            f"{_fmt(row['test_mse'])} | {_fmt(p_mse)} | {_fmt(row['kl_timbre'])} | "
-            f"{_fmt(row['kl_timbre_excess'])} | {_fmt(p_kl)} | {_fmt(row['spearman'], 3)} | "
-            f"{_fmt(row['spearman_test'], 3)} | {_fmt(row['spearman_test_wellsampled'], 3)} | "
-            f"{_fmt(row['spearman_octave'], 3)} | {_fmt(row['pearson'], 3)} | "
-            f"{_fmt(row['probe_accuracy'], 3)} |")
+            f"{_fmt(row['test_mse'])} | {_fmt(p_mse)} | {_fmt(row['kl_timbre_excess'])} | "
+            f"{_fmt(p_kl)} | {_fmt(row['spearman'], 3)} | {_fmt(row['spearman_test'], 3)} | "
+            f"{_fmt(row['spearman_octave'], 3)} | {_fmt(row['silhouette'], 2)} | "
+            f"{_fmt(row['silhouette_pca'], 2)} | {_pct(row['centroid_accuracy'])} | "
+            f"{_fmt(row['novel_family_rank'], 2)} | {_txt(row['nearest_bass-clarinet'])} | "
+            f"{_txt(row['nearest_contrabassoon'])} | {_fmt(row['listeners_spearman'], 3)} |")
     lines += ["", (f"Paper's unlabelled 'NSGT unregularised' row: log p(x) {PAPER_NSGT_ROW[0]}, "
                    f"MSE {PAPER_NSGT_ROW[1]}."), ""]
     with atomic_path(out_dir / "table1.md") as tmp:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 from . import config as cfg
 from .model import PAPER_BETA, PAPER_WARMUP_EPOCHS, ModelConfig
-from .regularizers import SIGMA
+from .regularizers import SIGMA, RegularizerSpec
 
 #: The paper's optimiser settings and stage lengths.
 PAPER_LR = 1e-4
@@ -63,6 +63,20 @@ class TrainConfig:
         the instruments' ranges (measured without the all-pitch group, the
         bands' layouts drift apart: Spearman of the all-pitch centroids
         0.47-0.54 instead of 0.84-0.87).
+    reg_kind : str
+        Which regulariser stage 2 adds (:data:`vts.regularizers.KINDS`):
+        ``"class"`` / ``"banded"`` the paper's R between class centroids;
+        ``"l2"``, ``"gaussian"``, ``"student"`` the released code's terms on
+        every pair of notes of a minibatch (sampled codes); ``"prior"`` a
+        class-conditional prior in the KL instead of N(0, I).
+    reg_dims, reg_n_dims : str, int
+        Latent dimensions the note-level kinds regularise
+        (:func:`vts.regularizers.select_dims`: ``"all"``, ``"first"`` k, or the
+        k of ``"lowest"`` / ``"highest"`` spread at the end of stage 1).
+    reg_scale : float
+        Multiplier of the normalised note-level targets; 0 applies the rule of
+        :func:`vts.regularizers.target_scale_for` (sqrt of twice the number of
+        regularised dimensions).
     test_fraction : float
         Share of each instrument's notes held out as test set.
     seed : int
@@ -99,6 +113,10 @@ class TrainConfig:
     sigma: float = SIGMA
     reg_notes_per_class: int = 0
     reg_band_semitones: int = 0
+    reg_kind: str = "class"
+    reg_dims: str = "all"
+    reg_n_dims: int = 0
+    reg_scale: float = 0.0
     test_fraction: float = 0.1
     seed: int = cfg.DEFAULT_SEED
     checkpoint_every: int = 100
@@ -119,6 +137,8 @@ class TrainConfig:
                                            self.reg_notes_per_class <= 0):
             raise ValueError("reg_band_semitones must be >= 0 and needs reg_notes_per_class > 0, "
                              f"got {self.reg_band_semitones} and {self.reg_notes_per_class}")
+        RegularizerSpec(self.reg_kind, self.reg_dims, self.reg_n_dims,
+                        self.reg_scale or None)   # validates kind, dims and scale
 
     @property
     def total_epochs(self) -> int:
@@ -132,6 +152,12 @@ class TrainConfig:
     def alpha_at(self, epoch: int, regularized: bool) -> float:
         """Weight of R during (0-based) ``epoch``."""
         return self.alpha if regularized and epoch >= self.stage1_epochs else 0.0
+
+    @property
+    def regularizer(self) -> RegularizerSpec:
+        """The regulariser of stage 2 as a :class:`vts.regularizers.RegularizerSpec`."""
+        return RegularizerSpec(self.reg_kind, self.reg_dims, self.reg_n_dims,
+                               self.reg_scale or None)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -213,10 +239,37 @@ class FigureSettings:
 
 @dataclass(frozen=True)
 class Profile:
-    """One row of :data:`PROFILES`: the training run and the notebooks' sizes."""
+    """One row of :data:`PROFILES`.
+
+    Attributes
+    ----------
+    train : TrainConfig
+        The training run (model size, schedule, the class-centroid R's settings).
+    figures : FigureSettings
+        How much the notebooks compute.
+    kinds : dict
+        The regularised spaces trained beside each vanilla space: kind name ->
+        the :class:`TrainConfig` fields it changes. ``make train`` trains every
+        kind for :data:`vts.config.DEFAULT_TRANSFORM` and the ``showcase`` kind
+        for the other transforms.
+    showcase : str
+        The kind the notebooks, the explorer and the page show (the companion
+        page's sounds come from the authors' ``l2`` model).
+    """
 
     train: TrainConfig
     figures: FigureSettings
+    kinds: dict = dataclasses.field(default_factory=dict)
+    showcase: str = "l2"
+
+    def config(self, kind: str = "vanilla") -> TrainConfig:
+        """The :class:`TrainConfig` of one kind of space (``"vanilla"``: the profile's own)."""
+        if kind == "vanilla":
+            return self.train
+        if kind not in self.kinds:
+            raise KeyError(f"unknown kind {kind!r}; this profile trains "
+                           f"{', '.join(['vanilla', *self.kinds])}")
+        return dataclasses.replace(self.train, **self.kinds[kind])
 
 
 #: Training profiles.
@@ -251,6 +304,33 @@ class Profile:
 #: The paper does not give a batch size; 128 is used.
 #:
 #: ``smoke`` -- a tiny network for a few epochs (seconds; tests, notebook tests).
+def _kinds(banded_notes: int, prior_dims: int, alpha: float = 1.0) -> dict:
+    """The regularised kinds of a profile (see :class:`Profile`).
+
+    ``class``: the paper's R as the profile sets it. ``banded``: R also within
+    every octave, on ``banded_notes`` notes per class and band. ``l2``,
+    ``gaussian``, ``student``: the released code's note-level terms with its
+    defaults, weight ``alpha`` = 1 on every latent dimension (the other
+    choices, e.g. the first few dimensions only, are measured by
+    ``make regularizers``). ``prior``: class-conditional priors at the
+    instruments' MDS positions on the first ``prior_dims`` dimensions (= the
+    target's dimensions; alpha only switches stage 2 on).
+    """
+    note = {"alpha": alpha, "reg_dims": "all", "reg_n_dims": 0}
+    return {
+        "class": {},
+        "banded": {"reg_band_semitones": BAND_SEMITONES, "reg_notes_per_class": banded_notes},
+        "l2": {"reg_kind": "l2", **note},
+        "gaussian": {"reg_kind": "gaussian", **note},
+        "student": {"reg_kind": "student", **note},
+        "prior": {"reg_kind": "prior", "alpha": 1.0, "reg_dims": "first",
+                  "reg_n_dims": prior_dims},
+    }
+
+
+#: Width of the pitch bands of a banded space (semitones).
+BAND_SEMITONES = 12
+
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         TrainConfig(profile="smoke", hidden_units=32, n_hidden_layers=2, latent_dim=8,
@@ -262,14 +342,16 @@ PROFILES: dict[str, Profile] = {
                        path_seconds=0.4, roundtrip_seconds=0.4, griffin_lim_iters=4,
                        novel_notes=3, background_points=200, reconstructions=3,
                        synthesis_steps=4, synthesis_candidates=8, synthesis_seconds=0.4,
-                       permutations=49)),
+                       permutations=49),
+        kinds=_kinds(banded_notes=4, prior_dims=3)),
     "default": Profile(
         TrainConfig(profile="default", hidden_units=512, n_hidden_layers=2, latent_dim=64,
                     stage1_epochs=30, stage2_epochs=50, batch_size=128, lr=1e-3,
                     warmup_epochs=5, alpha=25.0, reg_notes_per_class=128,
                     target_components=5, target_scale=5.0, checkpoint_every=5,
                     iwae_samples=100),
-        FigureSettings()),
+        FigureSettings(),
+        kinds=_kinds(banded_notes=32, prior_dims=5)),
     # The figures of ``paper`` are ``default``'s with finer animations.
     "paper": Profile(
         TrainConfig(profile="paper", hidden_units=2000, n_hidden_layers=3, latent_dim=64,
@@ -280,7 +362,8 @@ PROFILES: dict[str, Profile] = {
                     checkpoint_every=100, iwae_samples=100),
         FigureSettings(traversal_positions=16, path_steps=24, griffin_lim_iters=64,
                        novel_notes=60, background_points=3000, synthesis_steps=40,
-                       permutations=9999)),
+                       permutations=9999),
+        kinds=_kinds(banded_notes=32, prior_dims=3)),
 }
 
 

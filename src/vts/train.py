@@ -67,20 +67,28 @@ from .instruments import HELD_OUT_INSTRUMENTS
 from .io import atomic_path, read_json
 from .metrics import class_regularizer, evaluate_space, write_table1
 from .model import VAE, beta_schedule
-from .profiles import (
-    TrainConfig,
-    get_profile,
+from .profiles import PROFILES, Profile, TrainConfig, get_profile  # noqa: F401 (get_profile re-exported)
+from .regularizers import (
+    class_prior_kl,
+    note_penalty,
+    pair_targets,
+    perceptual_regularizer,
+    prior_parameters,
+    regularizer_from_points,
+    select_dims,
 )
-from .regularizers import perceptual_regularizer, regularizer_from_points
 from .space import FORMAT_VERSION, SPACE_FILES, TimbreSpace, latents_table
 
+#: Kinds computed on every pair of notes (or, ``prior``, in the KL) rather than on centroids.
+NOTE_KINDS = ("l2", "gaussian", "student", "prior")
 #: Pitch bands with fewer rated classes than this are left out of a banded R.
 MIN_CLASSES_PER_BAND = 3
 #: Version of the checkpoint layout (a checkpoint of another version is ignored).
 CHECKPOINT_VERSION = 1
 CHECKPOINT = "checkpoint.pt"
 STAGE1_CHECKPOINT = "stage1.pt"
-_STAGE2_FIELDS = ("alpha", "reg_notes_per_class", "reg_band_semitones")
+_STAGE2_FIELDS = ("alpha", "reg_notes_per_class", "reg_band_semitones", "reg_kind", "reg_dims",
+                  "reg_n_dims", "reg_scale")
 
 
 # -- data split -----------------------------------------------------------------
@@ -156,7 +164,8 @@ class _Determinism:
 
 
 def _save_checkpoint(path: Path, *, fingerprint: str, epoch: int, model, optimizer,
-                     generator: torch.Generator, curves: list[dict], elapsed: float) -> None:
+                     generator: torch.Generator, curves: list[dict], elapsed: float,
+                     reg_dims=None) -> None:
     state = {
         "fingerprint": fingerprint, "epoch": int(epoch),
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -164,6 +173,8 @@ def _save_checkpoint(path: Path, *, fingerprint: str, epoch: int, model, optimiz
         "torch_rng": torch.get_rng_state(), "curves": json.dumps(curves),
         "elapsed": float(elapsed), "vts_version": __version__,
     }
+    if reg_dims is not None:
+        state["reg_dims"] = [int(d) for d in reg_dims]
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
@@ -211,8 +222,9 @@ def _load_target(config: TrainConfig) -> pd.DataFrame:
 # -- training -----------------------------------------------------------------------
 def train_space(features, target: pd.DataFrame | None, config: TrainConfig,
                 out_dir: str | os.PathLike, regularized: bool, progress: bool = True, *,
-                dissimilarity: pd.DataFrame | None = None, stop_after: int | None = None,
-                save_stage1: bool = False, force: bool = False) -> TimbreSpace | None:
+                dissimilarity: pd.DataFrame | None = None, pairs: pd.DataFrame | None = None,
+                novel=None, studies=(), stop_after: int | None = None, save_stage1: bool = False,
+                force: bool = False) -> TimbreSpace | None:
     """Train one timbre space and save it to ``out_dir``.
 
     Parameters
@@ -236,6 +248,15 @@ def train_space(features, target: pd.DataFrame | None, config: TrainConfig,
     dissimilarity : DataFrame, optional
         Perceptual dissimilarities for the metrics (default
         :func:`vts.perception.combined_dissimilarity`).
+    pairs : DataFrame, optional
+        Per instrument pair mean and std of the ratings, the note-level
+        kinds' target (default :func:`vts.perception.pair_summary`).
+    novel : FeatureSet, optional
+        Notes of instruments kept out of training, placed in the space by the
+        metrics (:func:`vts.metrics.novel_placement`).
+    studies : sequence of str
+        Listening studies the metrics score the space on
+        (:func:`vts.metrics.listener_agreement`).
     stop_after : int, optional
         Stop once this many epochs in total are done, write a checkpoint and
         return None (simulates an interruption; run again to resume).
@@ -275,18 +296,22 @@ def train_space(features, target: pd.DataFrame | None, config: TrainConfig,
 
     device = _resolve_device(config.device)
     threads = config.num_threads or cfg.available_cores()
+    note_level = regularized and config.reg_kind in NOTE_KINDS
+    if note_level and pairs is None:
+        pairs = perception.pair_summary()
     with _Determinism(threads):
         result = _train(features, frames, catalog, target, config, out_dir, regularized,
-                        progress, device, stop_after, save_stage1)
+                        progress, device, stop_after, save_stage1,
+                        pairs if note_level else None)
     if result is None:
         return None
     model, split, curves, elapsed = result
     return _write_space(out_dir, model, features, frames, catalog, split, target, curves,
-                        config, regularized, elapsed, dissimilarity, device)
+                        config, regularized, elapsed, dissimilarity, device, novel, studies)
 
 
 def _train(features, frames, catalog, target, config, out_dir, regularized, progress, device,
-           stop_after, save_stage1):
+           stop_after, save_stage1, pairs):
 
     split = stratified_split(catalog, config.test_fraction, config.seed)
     train_idx = np.flatnonzero(split == "train")
@@ -307,6 +332,8 @@ def _train(features, frames, catalog, target, config, out_dir, regularized, prog
     x_test = x_all[torch.as_tensor(test_idx)]
     labels_train = labels[train_idx]
     labels_test = labels[test_idx]
+    notes = _NoteTargets(pairs, rated, labels_train, target, config, device) \
+        if pairs is not None else None
 
     start, curves, elapsed = 0, [], 0.0
     ckpt_path = out_dir / CHECKPOINT
@@ -316,6 +343,8 @@ def _train(features, frames, catalog, target, config, out_dir, regularized, prog
                 config, features, regularized, target, int(state.get("epoch", -1))) \
                 and int(state["epoch"]) <= config.total_epochs:
             model.load_state_dict(state["model"])
+            if notes is not None and state.get("reg_dims") is not None:
+                notes.set_dims(state["reg_dims"])
             optimizer.load_state_dict(state["optimizer"])
             gen.set_state(state["rng"])
             torch.set_rng_state(state["torch_rng"])
@@ -336,11 +365,13 @@ def _train(features, frames, catalog, target, config, out_dir, regularized, prog
     def save(path, epoch):
         _save_checkpoint(path, fingerprint=fp(epoch), epoch=epoch, model=model,
                          optimizer=optimizer, generator=gen, curves=curves,
-                         elapsed=elapsed)
+                         elapsed=elapsed, reg_dims=None if notes is None else notes.dims)
 
     for epoch in range(start, end):
         t0 = time.perf_counter()
         alpha = config.alpha_at(epoch, regularized)
+        if notes is not None and alpha > 0 and notes.dims is None:
+            notes.choose_dims(model, x_train)
         model.train()
         perm = torch.randperm(n_train, generator=gen)
         sums = np.zeros(4)   # total, recon, kl, R
@@ -351,11 +382,18 @@ def _train(features, frames, catalog, target, config, out_dir, regularized, prog
             eps = torch.randn((len(idx), config.latent_dim), generator=gen).to(device)
             out = model(x, eps)
             recon = -model.log_likelihood(x, out.x_mean).mean()
-            kl = model.kl_divergence(out.mu, out.logvar).mean()
+            if notes is not None and alpha > 0 and config.reg_kind == "prior":
+                kl = notes.prior_kl(out.mu, out.logvar, idx).mean()
+            else:
+                kl = model.kl_divergence(out.mu, out.logvar).mean()
             beta = beta_schedule(epoch + step / steps, config.beta, config.warmup_epochs)
             loss = recon + beta * kl
             r_val = float("nan")
-            if alpha > 0 and len(rated) >= 2:
+            if notes is not None and alpha > 0 and config.reg_kind != "prior":
+                r = notes.penalty(out.z, idx, gen)
+                loss = loss + alpha * r
+                r_val = float(r.detach())
+            elif notes is None and alpha > 0 and len(rated) >= 2:
                 r = _regulariser_step(model, x_train, out.mu, idx, labels_train, groups,
                                       rated, target, target_t, config, gen, device)
                 loss = loss + alpha * r
@@ -389,6 +427,54 @@ def _train(features, frames, catalog, target, config, out_dir, regularized, prog
     if end < config.total_epochs:
         return None
     return model, split, curves, elapsed
+
+
+class _NoteTargets:
+    """What the note-level kinds need during stage 2: each training note's class
+    index (-1: unrated), the normalised pair matrices, the regularised
+    dimensions and, for ``prior``, the class-conditional priors."""
+
+    def __init__(self, pairs, rated, labels_train, target, config, device):
+        mu, sigma = pair_targets(pairs, rated)
+        index = {c: i for i, c in enumerate(rated)}
+        self.y = torch.tensor([index.get(str(c), -1) for c in labels_train])
+        self.mu = torch.as_tensor(mu, dtype=torch.float32, device=device)
+        self.sigma = torch.as_tensor(sigma, dtype=torch.float32, device=device)
+        self.sigma_np, self.positions = sigma, target.loc[rated].to_numpy(np.float64)
+        self.config, self.device = config, device
+        self.spec = config.regularizer
+        self.dims = None
+        self._prior = None
+
+    def set_dims(self, dims) -> None:
+        self.dims = [int(d) for d in dims]
+        if self.spec.kind == "prior":
+            # the k-D target sits on the first k regularised dimensions
+            k = self.positions.shape[1]
+            if len(self.dims) < k:
+                raise ValueError(f"reg_kind 'prior' places the {k}-D target on the regularised "
+                                 f"dims: need reg_n_dims >= {k}, got {len(self.dims)} dims")
+            self.dims = self.dims[:k]
+            means, logvars = prior_parameters(self.positions, self.sigma_np, self.dims,
+                                              self.config.latent_dim)
+            self._prior = (torch.as_tensor(means, dtype=torch.float32, device=self.device),
+                           torch.as_tensor(logvars, dtype=torch.float32, device=self.device))
+
+    @torch.no_grad()
+    def choose_dims(self, model, x_train) -> None:
+        """Select the regularised dimensions from the codes at the end of stage 1."""
+        model.eval()
+        codes = torch.cat([model.encode(x_train[i:i + 4096])[0]
+                           for i in range(0, len(x_train), 4096)]).cpu().numpy()
+        model.train()
+        self.set_dims(select_dims(codes, self.spec.dims, self.spec.n_dims))
+
+    def penalty(self, z, idx, gen) -> torch.Tensor:
+        return note_penalty(self.spec, z, self.y[idx].to(z.device), self.mu, self.sigma,
+                            self.dims, gen)
+
+    def prior_kl(self, mu, logvar, idx) -> torch.Tensor:
+        return class_prior_kl(mu, logvar, self.y[idx].to(mu.device), *self._prior)
 
 
 def regulariser_groups(labels, pitches, classes, band_semitones: int = 0,
@@ -472,7 +558,8 @@ def _test_curves(model, x_test, labels_test, target, config) -> dict:
 
 
 def _write_space(out_dir, model, features, frames, catalog, split, target, curves, config,
-                 regularized, elapsed, dissimilarity, device) -> TimbreSpace:
+                 regularized, elapsed, dissimilarity, device, novel=None,
+                 studies=()) -> TimbreSpace:
     model.eval()
     with torch.no_grad():
         z = torch.cat([model.encode(torch.from_numpy(frames[i:i + 4096]).to(device))[0]
@@ -485,6 +572,7 @@ def _write_space(out_dir, model, features, frames, catalog, split, target, curve
     space_config = {
         "format_version": FORMAT_VERSION, "vts_version": __version__,
         "transform": features.transform, "regularized": bool(regularized),
+        "kind": _kind(config, regularized),
         "model": model.config.to_dict(), "training": config.to_dict(),
         "data_key": getattr(features, "key", None), "n_notes": int(frames.shape[0]),
         "n_bins": int(frames.shape[1]), "train_seconds": round(float(elapsed), 3),
@@ -494,13 +582,20 @@ def _write_space(out_dir, model, features, frames, catalog, split, target, curve
     space = TimbreSpace(out_dir, space_config, model.cpu(), features.normalizer, latents,
                         split_df, target, {}, pd.DataFrame(curves))
     metrics = evaluate_space(space, features, target, dissimilarity, config.iwae_samples,
-                             config.seed)
+                             config.seed, novel=novel, studies=studies)
     metrics["train_seconds"] = round(float(elapsed), 3)
     metrics["profile"] = config.profile
     space.metrics = metrics
     space.save(out_dir)
     (out_dir / CHECKPOINT).unlink(missing_ok=True)
     return TimbreSpace.load(out_dir)
+
+
+def _kind(config: TrainConfig, regularized: bool) -> str:
+    """The name of a space's kind: vanilla, banded, or its regulariser's kind."""
+    if not regularized:
+        return "vanilla"
+    return "banded" if config.reg_kind == "class" and config.reg_band_semitones else config.reg_kind
 
 
 def _say(progress: bool, message: str) -> None:
@@ -510,62 +605,31 @@ def _say(progress: bool, message: str) -> None:
 
 
 # -- all models ---------------------------------------------------------------------
-#: Kinds of space trained per transform: the paper's two twins, and (for
-#: :data:`BANDED_TRANSFORMS`) a pitch-banded regularised space.
-KINDS = ("vanilla", "regularized", "banded")
-#: Transforms that also get a ``-banded`` space (beyond the paper): R applied
-#: within each octave as well as over all pitches (see :func:`banded_config`).
-BANDED_TRANSFORMS = ("nsgt-erb",)
-#: Width of the pitch bands of a banded space (semitones).
-BAND_SEMITONES = 12
-
-
-def banded_config(config: TrainConfig) -> TrainConfig:
-    """The pitch-banded version of a training config (beyond the paper).
-
-    The paper's R places the class centroids, each averaged over an
-    instrument's whole range; within one octave the classes can still lie in
-    any order. Measured on the default NSGT-ERB space: Spearman of the
-    all-pitch centroids 0.93, but 0.26-0.32 on average within single octaves
-    (``spearman_octave``, 3 seeds). Listening
-    tests compare sounds at one pitch, so this config also applies R within
-    every octave (:func:`regulariser_groups`), drawing a quarter of the
-    profile's notes per class in each band (at least 4; 32 when the profile
-    uses minibatch centroids), so that a step encodes about as many notes as
-    before. Measured (3 seeds): within-octave Spearman 0.88-0.90, all-pitch
-    0.84-0.87, held-out well-sampled centroids 0.65-0.77 (paper's R:
-    0.53-0.69), test MSE within 4 % of the paper's R. It does not, however,
-    make the space agree better with listeners on new sounds (notebook 11,
-    ``make seeds``).
-    """
-    per_band = max(4, config.reg_notes_per_class // 4) if config.reg_notes_per_class > 0 else 32
-    return dataclasses.replace(config, reg_band_semitones=BAND_SEMITONES,
-                               reg_notes_per_class=per_band)
-
-
-def model_name(transform: str, kind: str | bool) -> str:
-    """Directory name of a space under ``models/``: ``<transform>-<kind>``.
-
-    ``kind`` is one of :data:`KINDS`; a bool means vanilla (False) / regularized (True).
-    """
-    if isinstance(kind, (bool, np.bool_)):
-        kind = "regularized" if kind else "vanilla"
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+def model_name(transform: str, kind: str) -> str:
+    """Directory name of a space under ``models/``: ``<transform>-<kind>``."""
     return f"{transform}-{kind}"
 
 
-def model_plan(transforms: Iterable[str], config: TrainConfig,
-               banded: Iterable[str] = BANDED_TRANSFORMS) -> list[tuple[str, str, bool, TrainConfig]]:
+def space_kinds(transform: str, profile: Profile | str) -> list[str]:
+    """Kinds of space :func:`train_all` makes for ``transform``: vanilla and every
+    kind of the profile for :data:`vts.config.DEFAULT_TRANSFORM`, vanilla and the
+    showcase kind for the others."""
+    profile = PROFILES[profile] if isinstance(profile, str) else profile
+    kinds = list(profile.kinds) if transform == cfg.DEFAULT_TRANSFORM else [profile.showcase]
+    return ["vanilla", *kinds]
+
+
+def model_plan(transforms: Iterable[str], profile: Profile | str,
+               **overrides) -> list[tuple[str, str, bool, TrainConfig]]:
     """The spaces :func:`train_all` makes: ``(name, transform, regularized, config)``,
-    per transform the vanilla space first (its stage 1 is shared by the others)."""
-    banded = set(banded)
+    per transform the vanilla space first (its stage 1 is shared by the others);
+    ``overrides`` replace fields of every config."""
+    profile = PROFILES[profile] if isinstance(profile, str) else profile
     plan = []
     for t in transforms:
-        plan.append((model_name(t, "vanilla"), t, False, config))
-        plan.append((model_name(t, "regularized"), t, True, config))
-        if t in banded:
-            plan.append((model_name(t, "banded"), t, True, banded_config(config)))
+        for kind in space_kinds(t, profile):
+            config = dataclasses.replace(profile.config(kind), **overrides)
+            plan.append((model_name(t, kind), t, kind != "vanilla", config))
     return plan
 
 
@@ -576,13 +640,18 @@ def training_features(transform: str, progress: bool = True):
     :data:`vts.instruments.HELD_OUT_INSTRUMENTS`, which stay unseen so that
     they can be placed in a trained space as novel instruments.
     """
-
     return load_features(transform, progress=progress).without(HELD_OUT_INSTRUMENTS)
+
+
+def novel_features(transform: str, progress: bool = True):
+    """The notes of :data:`vts.instruments.HELD_OUT_INSTRUMENTS` (never trained on)."""
+    features = load_features(transform, progress=progress)
+    trained = set(features.catalog["instrument"].astype(str)) - set(HELD_OUT_INSTRUMENTS)
+    return features.without(sorted(trained))
 
 
 def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
               out_root: str | os.PathLike | None = None, progress: bool = True, *,
-              banded: Iterable[str] = BANDED_TRANSFORMS,
               table_dir: str | os.PathLike | None = None, **overrides) -> pd.DataFrame:
     """Train the spaces of :func:`model_plan` for every transform, then write Table 1.
 
@@ -593,27 +662,28 @@ def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
     Parameters
     ----------
     profile : str
-        Key of :data:`PROFILES`; ``overrides`` replace fields of it.
+        Key of :data:`vts.profiles.PROFILES`; ``overrides`` replace fields of
+        every space's config.
     transforms : iterable of str, default ``config.TRANSFORMS``
     out_root : path, default ``config.models_dir()``
-    banded : iterable of str, default :data:`BANDED_TRANSFORMS`
-        Transforms that also get a ``-banded`` space.
     table_dir : path, default ``config.figures_dir()``
         Where Table 1 is written.
 
     Returns
     -------
     pandas.DataFrame
-        The metrics table written by :func:`vts.space.write_table1`.
+        The metrics table written by :func:`vts.metrics.write_table1`.
     """
-    config = get_profile(profile, **overrides)
     transforms = tuple(cfg.TRANSFORMS if transforms is None else transforms)
     out_root = Path(out_root) if out_root is not None else cfg.models_dir()
-    target = _load_target(config)
+    plan = model_plan(transforms, profile, **overrides)
+    target = _load_target(plan[0][3])
     dissimilarity = perception.combined_dissimilarity()
-    plan = model_plan(transforms, config, banded)
+    pairs = perception.pair_summary()
+    studies = perception.list_studies() if perception.studies_dir().is_dir() else []
     for name in transforms:
         features = training_features(name, progress)
+        novel = novel_features(name, progress=False)
         stage1 = out_root / model_name(name, "vanilla") / STAGE1_CHECKPOINT
         spaces = [(out_root / m, reg, c) for m, t, reg, c in plan if t == name]
         for directory, regularized, config_k in spaces:
@@ -627,12 +697,14 @@ def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
                     shutil.copyfile(stage1, tmp)
             t0 = time.perf_counter()
             space = train_space(features, target, config_k, directory, regularized, progress,
-                                dissimilarity=dissimilarity, save_stage1=not regularized)
+                                dissimilarity=dissimilarity, pairs=pairs, novel=novel,
+                                studies=studies, save_stage1=not regularized)
             m = space.metrics
             _say(progress, f"{directory.name}: {time.perf_counter() - t0:.0f} s, test MSE "
-                           f"{m['test_mse']:.4f}, R - floor {m['kl_timbre_excess']:.3f}, "
-                           f"Spearman {m['spearman']:.3f} (per octave "
-                           f"{m.get('spearman_octave', float('nan')):.3f})")
+                           f"{m['test_mse']:.4f}, silhouette (PCA) "
+                           f"{m.get('silhouette_pca', float('nan')):.2f}, nearest-centroid "
+                           f"{m.get('centroid_accuracy', float('nan')):.0%}, Spearman (test) "
+                           f"{m['spearman_test']:.3f}")
         if all(space_is_current(d, features, c, r) for d, r, c in spaces):
             stage1.unlink(missing_ok=True)
     return write_table1(out_root, table_dir)

@@ -27,9 +27,8 @@ from .. import paths as syn
 from ..data import dynamics_ordinal, parse_note
 from ..dsp import get_transform, griffin_lim, spectral_convergence, sustained_frame
 from ..dsp.descriptors import compute
-from ..instruments import family
 from ..io import load_audio
-from ..metrics import PAPER_RESULTS
+from ..metrics import PAPER_RESULTS, family_distances  # noqa: F401 (used by notebook 06)
 from ..paths import (
     descending_curve,
     descriptor_topology,
@@ -37,9 +36,9 @@ from ..paths import (
     path_spectra,
     spectral_distance,
 )
-from ..profiles import FigureSettings, get_settings
+from ..profiles import PROFILES, FigureSettings, get_settings
 from ..space import TimbreSpace
-from ..train import get_profile, model_plan, space_is_current, train_all, training_features
+from ..train import model_plan, space_is_current, space_kinds, train_all, training_features
 from . import figures
 
 #: Folder of the notebooks of the repository.
@@ -93,6 +92,11 @@ class NotebookContext:
     out_dir : Path
         ``figures_dir / name``: where this notebook's artefacts go.
     seed : int
+    showcase : str
+        The kind of regularised space the notebooks show (the profile's
+        showcase, the authors' ``l2`` by default).
+    kinds : tuple of str
+        Every kind of space trained for :data:`vts.config.DEFAULT_TRANSFORM`.
     """
 
     name: str
@@ -102,6 +106,12 @@ class NotebookContext:
     figures_dir: Path
     out_dir: Path
     seed: int
+    showcase: str = "l2"
+    kinds: tuple = ()
+
+    def space_name(self, kind: str | None = None, transform: str | None = None) -> str:
+        """``<transform>-<kind>`` (default: the deep-dive transform, the showcase kind)."""
+        return f"{transform or self.settings.transform}-{kind or self.showcase}"
 
     def rng(self, offset: int = 0) -> np.random.Generator:
         """A generator seeded from the run's seed (``offset`` gives independent streams)."""
@@ -140,8 +150,10 @@ def setup(name: str, profile: str = "default", models_dir=None, figures_dir=None
     figures.forget_notebook(name, root)
     seed_everything(int(seed))
     _inline_figures()
+    row = PROFILES[profile]
     return NotebookContext(name=name, profile=profile, settings=settings, models_dir=models,
-                           figures_dir=root, out_dir=out, seed=int(seed))
+                           figures_dir=root, out_dir=out, seed=int(seed), showcase=row.showcase,
+                           kinds=tuple(space_kinds(config.DEFAULT_TRANSFORM, row)))
 
 
 def _inline_figures() -> None:
@@ -161,13 +173,13 @@ def ensure_models(ctx: NotebookContext, transforms: Iterable[str] | None = None,
     Returns
     -------
     dict
-        Model name (``nsgt-erb-regularized``) -> :class:`vts.space.TimbreSpace`,
-        in the order of :func:`vts.train.model_plan` (vanilla, regularized and,
+        Model name (``nsgt-erb-l2``) -> :class:`vts.space.TimbreSpace`,
+        in the order of :func:`vts.train.model_plan` (per transform vanilla first,
         for :data:`vts.train.BANDED_TRANSFORMS`, banded; transforms in the order given).
     """
 
     transforms = tuple(ctx.settings.transforms if transforms is None else transforms)
-    plan = model_plan(transforms, get_profile(ctx.profile))
+    plan = model_plan(transforms, ctx.profile)
     # train_all's own skip test, done first: when every space is current the
     # perceptual target (an MDS) need not be recomputed just to skip them.
     features = {t: training_features(t, progress) for t in transforms}
@@ -312,11 +324,15 @@ def latent_panel(space, rng: np.random.Generator, max_points: int, split: str = 
     coords = space.to_pca(rows[space.z_columns].to_numpy(np.float64))
     cents = pd.DataFrame(space.to_pca(space.centroids.to_numpy(np.float64)),
                          index=space.centroids.index)
-    r = space.metrics.get("kl_timbre", float("nan"))
-    kind = "regularised" if space.regularized else "vanilla"
-    return {"title": f"{space.transform_name} {kind}: R(z, T) = {r:.4g}",
-            "coords": coords, "labels": rows["instrument"].astype(str).tolist(),
-            "hover": rows["note_id"].astype(str).tolist(), "centroids": cents}
+    m = space.metrics
+    kind = space.config.get("kind", "regularized" if space.regularized else "vanilla")
+    title = (f"{space.transform_name} {kind}\nsilhouette {m.get('silhouette_pca', np.nan):.2f}, "
+             f"nearest centroid {100 * m.get('centroid_accuracy', np.nan):.0f} %, "
+             f"R - floor {m.get('kl_timbre_excess', np.nan):.3g}")
+    variance = space.pca.explained_variance_ratio_
+    return {"title": title, "coords": coords, "labels": rows["instrument"].astype(str).tolist(),
+            "hover": rows["note_id"].astype(str).tolist(), "centroids": cents,
+            "axes": [f"PC{k + 1} ({100 * v:.1f} %)" for k, v in enumerate(variance)]}
 
 
 def reconstruction_examples(space, features, n: int) -> list[dict]:
@@ -411,50 +427,6 @@ def novel_view(space, notes: pd.DataFrame, magnitudes: np.ndarray, rng: np.rando
             "novel_centroids": pd.DataFrame(space.to_pca(novel_cents.to_numpy(np.float64)),
                                             index=novel_cents.index),
             "novel_codes": np.atleast_2d(codes)}
-
-
-def family_distances(space, codes: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
-    """How far each novel instrument's centroid lands from the instrument families of a space.
-
-    Distances are Euclidean in the full latent space between the novel
-    instrument's mean code and the training centroids, also given relative to
-    the median distance between training centroids (``*_rel``), so that spaces
-    of different scales compare.
-
-    Returns
-    -------
-    DataFrame, one row per novel instrument
-        ``instrument, family, seen_in_training, nearest_instrument,
-        nearest_family, nearest_distance(_rel), own_family_instrument,
-        own_family_distance(_rel), own_family_rank`` (1 = the nearest training
-        instrument is of its own family), ``family_match``.
-    """
-
-    cents = space.centroids
-    c = cents.to_numpy(np.float64)
-    pair = np.linalg.norm(c[:, None] - c[None], axis=-1)
-    scale = float(np.median(pair[np.triu_indices(len(c), 1)])) if len(c) > 1 else 1.0
-    trained = set(space.instruments)
-    rows = []
-    labels = np.asarray([str(x) for x in labels])
-    for name in sorted(set(labels)):
-        centre = np.asarray(codes)[labels == name].mean(axis=0)
-        others = [i for i in cents.index if i != name]
-        d = pd.Series(np.linalg.norm(cents.loc[others].to_numpy(np.float64) - centre, axis=1),
-                      index=others).sort_values()
-        fam = family(name)
-        same = [i for i in d.index if family(i) == fam]
-        rank = (list(map(family, d.index)).index(fam) + 1) if same else np.nan
-        rows.append({"instrument": name, "family": fam, "seen_in_training": name in trained,
-                     "nearest_instrument": d.index[0], "nearest_family": family(d.index[0]),
-                     "nearest_distance": float(d.iloc[0]),
-                     "nearest_distance_rel": float(d.iloc[0]) / scale,
-                     "own_family_instrument": same[0] if same else "",
-                     "own_family_distance": float(d[same[0]]) if same else np.nan,
-                     "own_family_distance_rel": float(d[same[0]]) / scale if same else np.nan,
-                     "own_family_rank": rank,
-                     "family_match": family(d.index[0]) == fam})
-    return pd.DataFrame(rows)
 
 
 # ============================================================================ 07 paths

@@ -16,6 +16,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from ..instruments import HELD_OUT_INSTRUMENTS, RATED_INSTRUMENTS
 
@@ -23,8 +27,6 @@ from ..instruments import HELD_OUT_INSTRUMENTS, RATED_INSTRUMENTS
 # ============================================================================ style
 def new_figure(width: float = 8.0, height: float = 5.0, **kwargs):
     """A matplotlib Figure (no pyplot state) with an Agg canvas; size in inches."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout=kwargs.pop("layout", "constrained"), **kwargs)
     FigureCanvasAgg(fig)
@@ -70,8 +72,6 @@ def instrument_colours(instruments) -> dict[str, str]:
 
 
 def family_color(name: str) -> str:
-    from matplotlib import colormaps
-
     k = _FAMILY_ORDER.index(name) if name in _FAMILY_ORDER else len(_FAMILY_ORDER) - 1
     rgba = colormaps["Dark2"](k)
     return "#%02x%02x%02x" % tuple(int(255 * c) for c in rgba[:3])
@@ -182,24 +182,6 @@ def plot_timbre_space(space: pd.DataFrame, title: str = "combined timbre space")
     return fig
 
 
-def timbre_space_html(space: pd.DataFrame, title: str = "combined timbre space"):
-    """Interactive 3-D plotly view of an MDS timbre space."""
-    import plotly.graph_objects as go
-
-    coords = space.filter(like="dim").to_numpy()
-    if coords.shape[1] < 3:
-        coords = np.pad(coords, ((0, 0), (0, 3 - coords.shape[1])))
-    names = [str(n) for n in space.index]
-    fig = go.Figure(go.Scatter3d(
-        x=coords[:, 0], y=coords[:, 1], z=coords[:, 2], mode="markers+text", text=names,
-        marker=dict(size=7, color=[instrument_color(n) for n in names]),
-        hovertemplate="%{text}<extra></extra>"))
-    fig.update_layout(title=title, scene=dict(xaxis_title="dim 1", yaxis_title="dim 2",
-                                              zaxis_title="dim 3"),
-                      margin=dict(l=0, r=0, t=40, b=0))
-    return fig
-
-
 # ============================================================================ 02 transforms
 def plot_transform_roundtrips(results: Sequence[Mapping], floor_db: float = 70.0):
     """Original vs Griffin-Lim-reconstructed magnitude of one note per transform.
@@ -240,8 +222,6 @@ def plot_learning_curves(curves: Mapping[str, pd.DataFrame]):
         ``test_R``, ``stage``). Regularised models are solid, vanilla dashed;
         a transform keeps its colour.
     """
-    from matplotlib import colormaps
-
     panels = (("total", "training loss (−ELBO + αR)"), ("test_mse", "test MSE (normalised)"),
               ("test_R", "test R(z, T) (nats)"))
     fig = new_figure(13, 4)
@@ -297,31 +277,13 @@ def plot_latent_spaces(grid: Sequence[Sequence[Mapping]], annotate: bool = False
                     ax.text(p[0], p[1], p[2], name, fontsize=6)
             ax.set_title(panel["title"], fontsize=8)
             ax.tick_params(labelsize=6)
-    return fig
-
-
-def latent_space_html(panels: Sequence[Mapping], title: str = ""):
-    """Side-by-side interactive 3-D scatters (e.g. vanilla | regularised) of PCA codes.
-
-    Each panel: ``title``, ``coords`` (n, 3), ``labels``, optional ``hover`` (n strings).
-    """
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(rows=1, cols=len(panels), specs=[[{"type": "scene"}] * len(panels)],
-                        subplot_titles=[p["title"] for p in panels])
-    for j, panel in enumerate(panels, start=1):
-        coords = np.asarray(panel["coords"])
-        labels = np.asarray([str(x) for x in panel["labels"]])
-        hover = np.asarray(panel.get("hover", labels))
-        for name in sorted(set(labels)):
-            m = labels == name
-            fig.add_trace(go.Scatter3d(
-                x=coords[m, 0], y=coords[m, 1], z=coords[m, 2], mode="markers", name=name,
-                legendgroup=name, showlegend=j == 1, text=hover[m],
-                marker=dict(size=3, color=instrument_color(name)),
-                hovertemplate="%{text}<extra></extra>"), row=1, col=j)
-    fig.update_layout(title=title, margin=dict(l=0, r=0, t=50, b=0), height=550)
+            for setter, name in zip((ax.set_xlabel, ax.set_ylabel, ax.set_zlabel),
+                                    panel.get("axes", ("PC1", "PC2", "PC3"))):
+                setter(name, fontsize=7, labelpad=-2)
+    names = sorted({str(n) for row in grid for panel in row for n in panel["labels"]})
+    handles = [Line2D([], [], ls="", marker="o", ms=7, color=instrument_color(n), label=n)
+               for n in names]
+    fig.legend(handles=handles, loc="outside right center", fontsize=8, title="instrument")
     return fig
 
 
@@ -406,8 +368,6 @@ def plot_novel_instruments(views: Mapping[str, Mapping]):
                                         annotate=what == "class centroids")
             ax.set_title(f"{title}: {what}", fontsize=8)
             ax.tick_params(labelsize=5)
-    from matplotlib.lines import Line2D
-
     names = sorted({str(x) for v in views.values()
                     for x in list(v["train_labels"]) + list(v["novel_labels"])})
     handles = [Line2D([], [], ls="", marker="o", color=instrument_color(n), label=n)
@@ -416,34 +376,6 @@ def plot_novel_instruments(views: Mapping[str, Mapping]):
                 Line2D([], [], ls="", marker="*", ms=10, color="grey", mec="black",
                        label="novel centroid")]
     fig.legend(handles=handles, loc="outside right center", fontsize=7)
-    return fig
-
-
-def novel_instruments_html(views: Mapping[str, Mapping]):
-    """Interactive version of :func:`plot_novel_instruments` (mixed view, one scene per space)."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(rows=1, cols=len(views), specs=[[{"type": "scene"}] * len(views)],
-                        subplot_titles=list(views))
-    for j, (title, v) in enumerate(views.items(), start=1):
-        for coords, labels, size, symbol, suffix in (
-                (v["train_coords"], v["train_labels"], 2, "circle", ""),
-                (v["novel_coords"], v["novel_labels"], 4, "diamond", " (novel)"),
-                (v["train_centroids"].to_numpy(), list(v["train_centroids"].index), 8, "circle",
-                 " centroid"),
-                (v["novel_centroids"].to_numpy(), list(v["novel_centroids"].index), 10, "cross",
-                 " centroid (novel)")):
-            coords = np.asarray(coords)
-            labels = np.asarray([str(x) for x in labels])
-            for name in sorted(set(labels)):
-                m = labels == name
-                fig.add_trace(go.Scatter3d(
-                    x=coords[m, 0], y=coords[m, 1], z=coords[m, 2], mode="markers",
-                    name=name + suffix, legendgroup=name + suffix, showlegend=j == 1,
-                    marker=dict(size=size, symbol=symbol, color=instrument_color(name)),
-                    hovertemplate=f"{name}{suffix}<extra></extra>"), row=1, col=j)
-    fig.update_layout(margin=dict(l=0, r=0, t=50, b=0), height=550)
     return fig
 
 
@@ -501,113 +433,6 @@ def plot_path_comparison(spectra: Mapping[str, np.ndarray], frequencies: np.ndar
     return fig
 
 
-def path_animation_frames(background: np.ndarray, background_labels: Sequence[str],
-                          path: np.ndarray, spectra: np.ndarray, frequencies: np.ndarray,
-                          title: str = "", size: tuple[float, float] = (6.4, 2.7),
-                          dpi: int = 72) -> list[np.ndarray]:
-    """Frames of a point walking along a path (PCA dims 1-2) beside its decoded spectrum.
-
-    Parameters
-    ----------
-    background : (n, >=2) PCA coordinates of corpus codes (drawn once);
-    path : (m, >=2) PCA coordinates of the path; spectra : (m, n_bins) linear
-    magnitudes decoded at each path point.
-
-    Returns
-    -------
-    list of m RGB arrays.
-    """
-    path = np.asarray(path)
-    spectra = np.asarray(spectra)
-    fig = new_figure(*size, dpi=dpi, layout=None)
-    ax_space, ax_spec = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.03, right=0.97, bottom=0.17, top=0.88, wspace=0.25)
-    _scatter_labels(ax_space, np.asarray(background)[:, :2], background_labels, size=3,
-                    annotate=False, alpha=0.35)
-    ax_space.plot(path[:, 0], path[:, 1], color="black", lw=1)
-    dot, = ax_space.plot(path[:1, 0], path[:1, 1], "o", color="red", ms=7, animated=True)
-    ax_space.set_xticks([])
-    ax_space.set_yticks([])
-    ax_space.set_title(title, fontsize=8)
-    db = _db(spectra, 200)
-    top = db.max()
-    line, = ax_spec.plot(frequencies, db[0], color="tab:blue", lw=1, animated=True)
-    step = ax_spec.text(0.97, 0.95, "", transform=ax_spec.transAxes, ha="right", va="top",
-                        fontsize=7, animated=True)
-    ax_spec.set_xscale("log")
-    ax_spec.set_ylim(top - 70, top + 3)
-    ax_spec.set_xlabel("Hz", fontsize=7)
-    ax_spec.set_ylabel("dB", fontsize=7)
-    ax_spec.tick_params(labelsize=6)
-    def update(k):
-        dot.set_data(path[k:k + 1, 0], path[k:k + 1, 1])
-        line.set_ydata(db[k])
-        step.set_text(f"step {k + 1}/{len(path)}")
-
-    return _blit_frames(fig, (dot, line, step), update, len(path))
-
-
-def path_html(background: np.ndarray, background_labels: Sequence[str],
-              paths: Mapping[str, np.ndarray], spectra: Mapping[str, np.ndarray],
-              frequencies: np.ndarray, title: str = ""):
-    """Interactive paths: 3-D space with the paths, a slider moving along them, and the
-    decoded spectrum of the current step of each path.
-
-    paths : name -> (m, 3) PCA coordinates; spectra : name -> (m, n_bins) magnitudes
-    (every path has the same number of steps m).
-    """
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    names = list(paths)
-    m = len(next(iter(paths.values())))
-    fig = make_subplots(rows=1, cols=2, specs=[[{"type": "scene"}, {"type": "xy"}]],
-                        column_widths=[0.55, 0.45], subplot_titles=["latent space (PCA)",
-                                                                    "decoded spectrum"])
-    bg = np.asarray(background)
-    labels = np.asarray([str(x) for x in background_labels])
-    for name in sorted(set(labels)):
-        mk = labels == name
-        fig.add_trace(go.Scatter3d(x=bg[mk, 0], y=bg[mk, 1], z=bg[mk, 2], mode="markers",
-                                   name=name, marker=dict(size=2, color=instrument_color(name)),
-                                   opacity=0.5, hoverinfo="name"), row=1, col=1)
-    colors = ["black", "crimson", "royalblue", "darkorange"]
-    for k, name in enumerate(names):
-        p = np.asarray(paths[name])
-        fig.add_trace(go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="lines", name=name,
-                                   line=dict(color=colors[k % 4], width=4)), row=1, col=1)
-    first_dynamic = len(fig.data)
-    dbs = {name: _db(np.asarray(spectra[name]), 200) for name in names}
-    for k, name in enumerate(names):
-        p = np.asarray(paths[name])
-        fig.add_trace(go.Scatter3d(x=p[:1, 0], y=p[:1, 1], z=p[:1, 2], mode="markers",
-                                   name=f"{name} (step)", showlegend=False,
-                                   marker=dict(size=6, color=colors[k % 4])), row=1, col=1)
-        fig.add_trace(go.Scatter(x=np.asarray(frequencies), y=dbs[name][0], mode="lines",
-                                 name=f"{name} spectrum", line=dict(color=colors[k % 4])),
-                      row=1, col=2)
-    dynamic = list(range(first_dynamic, len(fig.data)))
-    frames = []
-    for s in range(m):
-        data = []
-        for name in names:
-            p = np.asarray(paths[name])
-            data += [go.Scatter3d(x=p[s:s + 1, 0], y=p[s:s + 1, 1], z=p[s:s + 1, 2]),
-                     go.Scatter(y=dbs[name][s])]
-        frames.append(go.Frame(data=data, traces=dynamic, name=str(s)))
-    fig.frames = frames
-    top = max(d.max() for d in dbs.values())
-    fig.update_xaxes(type="log", title="Hz", row=1, col=2)
-    fig.update_yaxes(range=[top - 70, top + 3], title="dB", row=1, col=2)
-    fig.update_layout(
-        title=title, height=520, margin=dict(l=0, r=0, t=60, b=0),
-        sliders=[dict(active=0, currentvalue=dict(prefix="step "), steps=[
-            dict(method="animate", label=str(s + 1),
-                 args=[[str(s)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                                      transition=dict(duration=0))]) for s in range(m)])])
-    return fig
-
-
 # ============================================================================ 08 descriptors
 def plot_descriptor_planes(rows: Sequence[Mapping], planes: Sequence[float], descriptor: str,
                            unit: str = "", extent: float = 1.0):
@@ -649,96 +474,6 @@ def plot_descriptor_planes(rows: Sequence[Mapping], planes: Sequence[float], des
     return fig
 
 
-def _blit_frames(fig, animated: Sequence, update, n: int) -> list[np.ndarray]:
-    """Render ``n`` frames redrawing only the ``animated`` artists over a cached background.
-
-    ``update(k)`` changes the artists for frame ``k``. Artists must have been
-    created with ``animated=True`` (so the background does not contain them).
-    """
-    canvas = fig.canvas
-    canvas.draw()
-    background = canvas.copy_from_bbox(fig.bbox)
-    frames = []
-    for k in range(n):
-        canvas.restore_region(background)
-        update(k)
-        for artist in animated:
-            if artist.axes is not None:
-                artist.axes.draw_artist(artist)
-            else:
-                fig.draw_artist(artist)
-        frames.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
-    return frames
-
-
-def descriptor_traversal_frames(values: np.ndarray, positions: Sequence[float], axis: str,
-                                descriptor: str, title: str = "", extent: float = 1.0,
-                                size: tuple[float, float] = (3.2, 2.8),
-                                dpi: int = 64) -> list[np.ndarray]:
-    """Frames of a plane sweeping the PCA space along ``axis`` (one frame per position).
-
-    values : (n_positions, n, n) descriptor maps (rows = first free axis); one
-    colour scale for all frames.
-    """
-    values = np.asarray(values)
-    finite = values[np.isfinite(values)]
-    lo, hi = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
-    fig = new_figure(*size, dpi=dpi, layout=None)
-    ax = fig.add_axes((0.16, 0.14, 0.6, 0.7))
-    cax = fig.add_axes((0.8, 0.14, 0.04, 0.7))
-    im = ax.imshow(values[0], origin="lower", extent=(-extent, extent, -extent, extent),
-                   cmap="viridis", vmin=lo, vmax=hi, interpolation="nearest", animated=True)
-    fig.colorbar(im, cax=cax)
-    cax.tick_params(labelsize=6)
-    free = [a for a in "XYZ" if a != axis]
-    ax.set_xlabel(free[1], fontsize=7)
-    ax.set_ylabel(free[0], fontsize=7)
-    ax.tick_params(labelsize=6)
-    fig.text(0.5, 0.97, f"{title}\n{descriptor}".strip(), ha="center", va="top", fontsize=7)
-    label = ax.text(0.03, 0.95, "", transform=ax.transAxes, fontsize=7, va="top",
-                    color="white", animated=True)
-
-    def update(k):
-        im.set_data(values[k])
-        label.set_text(f"{axis} = {positions[k]:+.2f}")
-
-    return _blit_frames(fig, (im, label), update, len(values))
-
-
-def descriptor_slider_html(values: Mapping[str, np.ndarray], positions: Sequence[float],
-                           descriptor: str, title: str = "", extent: float = 1.0):
-    """Interactive descriptor map with a slider over (axis, position) of the sweeping plane.
-
-    values : axis name ("X", "Y", "Z") -> (n_positions, n, n) maps.
-    """
-    import plotly.graph_objects as go
-
-    positions = list(positions)
-    allv = np.concatenate([np.asarray(v).ravel() for v in values.values()])
-    lo, hi = np.nanpercentile(allv, [1, 99])
-    steps, frames = [], []
-    first = None
-    for axis, v in values.items():
-        n = np.asarray(v).shape[-1]
-        ticks = np.linspace(-extent, extent, n)
-        for pos, grid in zip(positions, np.asarray(v)):
-            name = f"{axis}={pos:+.2f}"
-            frames.append(go.Frame(data=[go.Heatmap(z=grid, x=ticks, y=ticks)], name=name))
-            steps.append(dict(method="animate", label=name,
-                              args=[[name], dict(mode="immediate", frame=dict(duration=0,
-                                                                              redraw=True))]))
-            if first is None:
-                first = (grid, ticks)
-    fig = go.Figure(go.Heatmap(z=first[0], x=first[1], y=first[1], zmin=lo, zmax=hi,
-                               colorscale="Viridis", colorbar=dict(title=descriptor)),
-                    frames=frames)
-    fig.update_layout(title=title or descriptor, height=560, width=620,
-                      xaxis_title="second free axis (Z, or Y for Z-planes)",
-                      yaxis_title="first free axis (X, or Y for X-planes)",
-                      sliders=[dict(active=0, currentvalue=dict(prefix="plane "), steps=steps)])
-    return fig
-
-
 # ============================================================================ 09 synthesis
 def plot_descriptor_synthesis(results: Mapping[str, object], frequencies: np.ndarray,
                               units: Mapping[str, str] | None = None, title: str = ""):
@@ -774,4 +509,179 @@ def plot_descriptor_synthesis(results: Mapping[str, object], frequencies: np.nda
         _frequency_ticks(ax_s, frequencies)
         ax_s.set_xlabel("step")
         ax_s.set_title(f"decoded spectra along the {name} path", fontsize=8)
+    return fig
+
+
+# ============================================================================ 05 trade-off
+def plot_tradeoff(table: pd.DataFrame, x: str = "silhouette_pca", y: str = "listeners_spearman"):
+    """Listener agreement against clustering, one point per space.
+
+    ``table`` has one row per space with ``kind``, ``x``, ``y`` and optionally
+    ``alpha`` / ``dims`` (written beside the points) and ``mse_vs_vanilla``
+    (the marker size grows with the reconstruction cost).
+    """
+    fig = new_figure(8.0, 5.5)
+    ax = fig.subplots()
+    colours = {k: c for k, c in zip(("vanilla", "class", "banded", "l2", "gaussian", "student",
+                                     "prior"), PALETTE[::2])}
+    for kind, rows in table.groupby("kind", sort=False):
+        cost = rows["mse_vs_vanilla"].clip(lower=0).fillna(0) if "mse_vs_vanilla" in rows \
+            else pd.Series(0.0, index=rows.index)
+        ax.scatter(rows[x], rows[y], s=40 + 600 * cost, color=colours.get(kind, "#444444"),
+                   label=kind, alpha=0.85, edgecolors="black", linewidths=0.5)
+        for _, row in rows.iterrows():
+            note = "" if kind == "vanilla" else \
+                f"α {row.get('alpha', float('nan')):g}, {row.get('dims', '')}".strip(", ")
+            ax.annotate(note, (row[x], row[y]), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points")
+    ax.axhline(float(table.loc[table["kind"] == "vanilla", y].mean()), color="grey", lw=0.8,
+               ls="--", label="vanilla level")
+    ax.set_xlabel("silhouette of the 12 instruments, 3-D PCA (clustering)")
+    ax.set_ylabel("mean Spearman with the listeners of the nine studies")
+    ax.set_title("Clustering the instruments against agreeing with listeners on new sounds\n"
+                 "(marker size: test MSE above the vanilla space)")
+    ax.legend(fontsize=8, markerscale=0.6, loc="best")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+# === 11 listeners
+def plot_alignment(table: pd.DataFrame, value: str = "spearman", alpha: float = 0.05,
+                   metric: str | None = None):
+    """Heat map of agreement with listeners: representations x studies.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The per-study table of :func:`vts.listeners.evaluate_models`.
+    value : {"spearman", "pearson", "per_anchor", "triplet"}
+        Cell value (colour and printed number).
+    alpha : float
+        Cells whose Mantel p-value is below ``alpha`` get a ``*`` (whole-matrix
+        values only).
+    metric : str, optional
+        Distance shown (default cosine, see :func:`vts.listeners.alignment_matrix`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Rows: the models (table order), then the baselines below a line.
+        Columns: the independent studies, then (right of a dashed line) those
+        whose ratings fed the regularisation target. Diverging colours centred
+        on 0 (on 0.5 for the triplet agreement, a share).
+    """
+    from matplotlib.colors import TwoSlopeNorm
+
+    from ..listeners import alignment_matrix, study_order
+
+    if table.empty:
+        raise ValueError("plot_alignment: empty table")
+    values = alignment_matrix(table, value, metric).T            # labels x studies
+    pvalues = alignment_matrix(table, "mantel_p", metric).T
+    kinds = table.drop_duplicates("label").set_index("label")["kind"]
+    studies = study_order(table)
+    n_models = int(sum(kinds[lab] == "model" for lab in values.index))
+    n_independent = sum(not t for _, t in studies)
+    data = values.to_numpy(dtype=float)
+    centre = 0.5 if value == "triplet" else 0.0
+    bound = max(0.1, float(np.nanmax(np.abs(data - centre), initial=0.0)))
+    stars = value in ("spearman", "pearson")
+
+    fig = Figure(figsize=(3.0 + 0.95 * len(studies), 1.4 + 0.32 * len(values)),
+                 layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(np.ma.masked_invalid(data), cmap="RdBu_r", aspect="auto",
+                      norm=TwoSlopeNorm(centre, centre - bound, centre + bound))
+    for i in range(data.shape[0]):
+        for j in range(data.shape[1]):
+            v, p = data[i, j], pvalues.iat[i, j]
+            if not np.isfinite(v):
+                continue
+            star = "*" if stars and np.isfinite(p) and p < alpha else ""
+            ax.text(j, i, f"{v:.2f}{star}", ha="center", va="center", fontsize=8,
+                    color="white" if abs(v - centre) > 0.6 * bound else "black")
+    ax.set_xticks(range(len(studies)), [s for s, _ in studies], rotation=30, ha="right")
+    ax.set_yticks(range(len(values)), list(values.index))
+    if 0 < n_models < len(values):
+        ax.axhline(n_models - 0.5, color="black", linewidth=1.2)
+    if 0 < n_independent < len(studies):
+        ax.axvline(n_independent - 0.5, color="0.2", linestyle="--", linewidth=1.2)
+    for lo, hi, text in ((0, n_independent, "independent studies"),
+                         (n_independent, len(studies), "ratings in the training target")):
+        if hi > lo:
+            ax.text((lo + hi - 1) / 2, -0.6, text, ha="center", va="bottom", fontsize=9)
+    names = {"spearman": "whole-matrix Spearman", "pearson": "whole-matrix Pearson",
+             "per_anchor": "per-anchor Spearman", "triplet": "triplet agreement"}
+    fig.colorbar(image, ax=ax, shrink=0.8,
+                 label=names.get(value, value) + (f" (* Mantel p < {alpha:g})" if stars else ""))
+    return fig
+
+
+def plot_directions(summary: pd.DataFrame, reference: str = "time-averaged MFCC",
+                    published: Mapping[str, float] | None = None):
+    """Forest plot of the directions table (:func:`vts.listeners.directions`).
+
+    Two panels, per-anchor Spearman and whole-matrix Spearman, one row per
+    space x direction x metric, the point and its 95 % interval, coloured by
+    family; a dotted line at ``reference`` (same metric) and, on the
+    per-anchor panel, grey ticks at the ``published`` values (label -> score).
+    """
+    rows = summary.reset_index(drop=True)
+    labels = [f"{r.space}: {r.direction} ({r.metric})" if rows["space"].nunique() > 1
+              else f"{r.direction} ({r.metric})" for r in rows.itertuples()]
+    families = list(dict.fromkeys(rows["family"]))
+    colours = {f: PALETTE[(2 * k) % len(PALETTE)] for k, f in enumerate(families)}
+    fig = Figure(figsize=(13.0, 1.2 + 0.24 * len(rows)), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    y = np.arange(len(rows))[::-1]
+    for ax, key, title in ((axes[0], "per_anchor", "per-anchor Spearman"),
+                           (axes[1], "spearman", "whole-matrix Spearman (mean of studies)")):
+        for fam in families:
+            sel = (rows["family"] == fam).to_numpy()
+            v = rows.loc[sel, key].to_numpy(float)
+            lo = rows.loc[sel, f"{key}_lo"].to_numpy(float)
+            hi = rows.loc[sel, f"{key}_hi"].to_numpy(float)
+            ax.errorbar(v, y[sel], xerr=[np.nan_to_num(v - lo), np.nan_to_num(hi - v)], fmt="o",
+                        ms=4, color=colours[fam], label=fam, capsize=2, lw=1)
+        ref = rows[rows["direction"] == reference]
+        for metric, style in (("cosine", ":"), ("euclidean", "--")):
+            value = ref.loc[ref["metric"] == metric, key]
+            if len(value):
+                ax.axvline(float(value.iloc[0]), color="0.4", ls=style, lw=0.9)
+        if key == "per_anchor" and published:
+            for name, value in published.items():
+                ax.axvline(value, color="0.75", lw=0.8)
+                ax.text(value, len(rows) - 0.3, name, rotation=90, fontsize=6, va="bottom",
+                        ha="center", color="0.45")
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, labels, fontsize=7)
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"Directions x protocols, 95 % bootstrap intervals over stimuli "
+                 f"(dotted / dashed: {reference}, cosine / Euclidean)", fontsize=10)
+    return fig
+
+
+def plot_leaderboard(board: pd.DataFrame):
+    """Horizontal bars of :func:`vts.listeners.leaderboard`: this run's rows (with their
+    95 % intervals) coloured, the published ones grey and labelled with their source."""
+    rows = board.reset_index(drop=True)
+    fig = Figure(figsize=(9.0, 1.0 + 0.3 * len(rows)), layout="constrained")
+    ax = fig.add_subplot()
+    y = np.arange(len(rows))[::-1]
+    ours = ~rows["source"].str.contains("published")
+    ax.barh(y[ours], rows.loc[ours, "per_anchor"], color=PALETTE[0], label=rows.loc[ours,
+            "source"].iloc[0] if ours.any() else None)
+    err = rows.loc[ours, ["per_anchor_lo", "per_anchor_hi"]].to_numpy(float)
+    v = rows.loc[ours, "per_anchor"].to_numpy(float)
+    ax.errorbar(v, y[ours], xerr=[np.nan_to_num(v - err[:, 0]), np.nan_to_num(err[:, 1] - v)],
+                fmt="none", color="black", capsize=2, lw=0.8)
+    ax.barh(y[~ours], rows.loc[~ours, "per_anchor"], color="0.75",
+            label=rows.loc[~ours, "source"].iloc[0] if (~ours).any() else None)
+    ax.set_yticks(y, rows["representation"], fontsize=7)
+    ax.set_xlabel("per-anchor Spearman (cosine)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title("Leaderboard: this run beside the published figures (different studies)",
+                 fontsize=10)
     return fig

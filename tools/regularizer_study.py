@@ -1,0 +1,106 @@
+"""The regularisers tried on NSGT-ERB: clustering against listener agreement (``make regularizers``).
+
+Trains, on the default profile's NSGT-ERB features, the vanilla space and one
+regularised space per (kind, alpha, regularised dimensions) of :data:`GRID`
+(stage 1 is shared, so each variant costs its stage 2 only), scores each with
+the Table 1 metrics (:func:`vts.metrics.evaluate_space`: silhouette, nearest-
+centroid accuracy, centroid Spearman, held-out placement, test MSE, listener
+agreement on the nine studies) and writes::
+
+    build/regularizers/study.csv     one row per space
+    build/regularizers/tradeoff.png  listener agreement against clustering
+
+The spaces land in ``build/regularizers/models/``; a rerun skips finished ones.
+
+    .venv/bin/python tools/regularizer_study.py [--profile default]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import time
+
+import pandas as pd
+
+from vts import config, perception
+from vts.app import figures, plots
+from vts.profiles import PROFILES
+from vts.train import (
+    CHECKPOINT,
+    STAGE1_CHECKPOINT,
+    _load_target,
+    novel_features,
+    train_space,
+    training_features,
+)
+
+#: (kind, alpha, dims rule, number of dims) of every variant tried.
+GRID = [
+    ("class", 25.0, "all", 0),
+    ("l2", 1.0, "first", 3), ("l2", 1.0, "first", 8), ("l2", 3.0, "first", 8),
+    ("l2", 1.0, "all", 0),
+    ("gaussian", 1.0, "first", 8), ("student", 1.0, "first", 8), ("student", 10.0, "first", 8),
+    ("prior", 1.0, "first", 5),
+    ("gaussian", 1.0, "all", 0), ("student", 1.0, "all", 0), ("l2", 3.0, "all", 0),
+]
+
+
+def variant_name(kind: str, alpha: float, dims: str, n_dims: int) -> str:
+    where = "all" if dims == "all" else f"{dims}{n_dims}"
+    return f"nsgt-erb-{kind}-a{alpha:g}-{where}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="default", choices=config.PROFILE_NAMES)
+    args = parser.parse_args()
+    profile = PROFILES[args.profile]
+    out = config.build_dir() / "regularizers"
+    models = out / "models"
+    features = training_features(config.DEFAULT_TRANSFORM)
+    novel = novel_features(config.DEFAULT_TRANSFORM, progress=False)
+    target = _load_target(profile.train)
+    common = {"dissimilarity": perception.combined_dissimilarity(),
+              "pairs": perception.pair_summary(), "novel": novel,
+              "studies": perception.list_studies()}
+    vanilla = models / "nsgt-erb-vanilla"
+    t0 = time.perf_counter()
+    spaces = {"vanilla": train_space(features, target, profile.train, vanilla, False,
+                                     save_stage1=True, **common)}
+    for kind, alpha, dims, n_dims in GRID:
+        name = variant_name(kind, alpha, dims, n_dims)
+        cfg = dataclasses.replace(profile.config(kind), alpha=alpha, reg_dims=dims,
+                                  reg_n_dims=n_dims)
+        directory = models / name
+        stage1 = vanilla / STAGE1_CHECKPOINT
+        if stage1.is_file() and not (directory / CHECKPOINT).is_file() \
+                and not (directory / "config.json").is_file():
+            directory.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(stage1, directory / CHECKPOINT)
+        spaces[name] = train_space(features, target, cfg, directory, True, **common)
+        print(f"{name}: {time.perf_counter() - t0:.0f} s")
+    rows = []
+    for name, space in spaces.items():
+        training = space.config["training"]
+        rows.append({"space": name, "kind": space.config.get("kind", "vanilla"),
+                     "alpha": training["alpha"] if space.regularized else 0.0,
+                     "dims": (training["reg_dims"] if training["reg_dims"] == "all"
+                              else f"{training['reg_dims']} {training['reg_n_dims']}")
+                     if space.regularized else "", **space.metrics})
+    table = pd.DataFrame(rows)
+    mse0 = float(table.loc[table["kind"] == "vanilla", "test_mse"].iloc[0])
+    table["mse_vs_vanilla"] = table["test_mse"] / mse0 - 1.0
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "study.csv", index=False)
+    cols = ["space", "silhouette_pca", "centroid_accuracy", "spearman_test", "mse_vs_vanilla",
+            "nearest_bass-clarinet", "nearest_contrabassoon", "listeners_spearman"]
+    print(figures.markdown_table(table[cols].round(3)))
+    fig = plots.plot_tradeoff(table)
+    fig.savefig(out / "tradeoff.png", dpi=110)
+    print(f"wrote {out / 'study.csv'} and {out / 'tradeoff.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
