@@ -24,12 +24,27 @@ a stand-in trained for two epochs with the ``default`` profile's network size
 on the cached ``nsgt-erb`` features (latency barely depends on the weights;
 its decoded spectra are smoother than a trained model's).
 
-Usage: ``python benchmarks/bench_explorer.py [--quick] [--model DIR]``
+In the browser (``--browser``; needs ``tools/install-browser.sh``): JupyterLab runs
+``notebooks/10_explorer.ipynb`` on the space, headless Chromium clicks the PC1
+slider's track at random places, and the page itself times each click, from the
+``pointerdown`` to the spectrum redrawn (plotly's restyle done; and the next
+animation frame, when it is on screen): the whole round trip, browser -> kernel
+(decode, sound, messages) -> browser. Writes ``benchmarks/results/explorer_browser.json``::
+
+    {"clicks": n, "target_ms": 150, "click_to_spectrum_ms": {"median", "p90", "max", ...},
+     "click_to_next_frame_ms": {...}, "click_to_spectrum_received_ms": {...},
+     "kernel_redraws": n, "kernel_redraw_ms": {...}, "space": {...}, "machine": {...}}
+
+(``received``: the new spectrum reached the page; ``kernel_redraw_ms``: the kernel's
+part, :attr:`vts.app.explorer.Explorer.timings`.)
+
+Usage: ``python benchmarks/bench_explorer.py [--quick] [--model DIR] [--browser]``
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -43,6 +58,25 @@ from vts import config
 from vts.io import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "explorer.json"
+BROWSER_RESULTS = RESULTS.with_name("explorer_browser.json")
+ROOT = Path(__file__).resolve().parents[1]
+
+#: JavaScript: time every click from pointerdown to the spectrum view's next redraw.
+WATCH = """() => {
+  const div = document.querySelector('.vts-spectrum');
+  window.__vtsLat = []; window.__vtsFrame = []; window.__vtsRecv = []; let t0 = null, d0 = 0;
+  document.addEventListener('pointerdown', () => {
+    t0 = performance.now(); d0 = Number(div.dataset.draws || 0);
+  }, true);
+  new MutationObserver(() => {
+    if (t0 === null || Number(div.dataset.draws || 0) <= d0) return;
+    const start = t0;
+    t0 = null;
+    window.__vtsLat.push(Number(div.dataset.drawn) - start);
+    window.__vtsRecv.push(Number(div.dataset.received) - start);
+    requestAnimationFrame(() => window.__vtsFrame.push(performance.now() - start));
+  }).observe(div, {attributes: true, attributeFilter: ['data-draws']});
+}"""
 TARGET_MS = 150.0
 SECONDS = 1.0
 
@@ -169,12 +203,79 @@ def run(model: str | None, quick: bool) -> dict:
     }
 
 
+def bench_browser(model: str | None, n_clicks: int) -> dict:
+    """Click -> redrawn spectrum in headless Chromium driving JupyterLab (see the docstring)."""
+    import subprocess
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_browser import CHROMIUM, explorer_notebook, jupyterlab, open_explorer, probe
+
+    space, origin = _space(model)
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="bench-explorer-") as tmp:
+        scratch = Path(tmp)
+        (scratch / "lab").mkdir()
+        notebook = explorer_notebook(scratch / "lab", space.directory)
+        with jupyterlab(scratch / "lab", scratch) as (base, token), sync_playwright() as p:
+            context, page = open_explorer(p, (base, token, notebook.name), scratch / "chromium")
+            try:
+                page.evaluate(WATCH)
+                start = probe(page)["counts"]["redraws"]
+                track = page.locator(".widget-slider .noUi-target").first      # PC1
+                handle = page.locator(".widget-slider .noUi-handle").first
+                track.scroll_into_view_if_needed()
+                box = track.bounding_box()
+                for k in range(n_clicks + 2):                                # 2 warm-up
+                    at = handle.bounding_box()
+                    while True:           # on the track, off the handle (a click there is no move)
+                        x = box["x"] + box["width"] * float(rng.uniform(0.05, 0.95))
+                        if abs(x - (at["x"] + at["width"] / 2)) > at["width"]:
+                            break
+                    page.mouse.click(x, box["y"] + box["height"] / 2)
+                    page.wait_for_function("(n) => window.__vtsFrame.length > n", arg=k,
+                                           timeout=20_000)
+                    page.wait_for_timeout(250)
+                lat = page.evaluate("() => window.__vtsLat")[2:]
+                frame = page.evaluate("() => window.__vtsFrame")[2:]
+                received = page.evaluate("() => window.__vtsRecv")[2:]
+                state = probe(page)
+                redraws = state["counts"]["redraws"] - start
+            finally:
+                context.close()
+    chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True,
+                              check=False).stdout
+    return {"clicks": n_clicks, "target_ms": TARGET_MS,
+            "click_to_spectrum_ms": _summary(lat), "click_to_next_frame_ms": _summary(frame),
+            "click_to_spectrum_received_ms": _summary(received),
+            "meets_target": statistics.median(lat) <= TARGET_MS, "kernel_redraws": redraws,
+            "kernel_redraw_ms": _summary(state["timings"][-n_clicks:]),
+            "space": {"directory": str(space.directory), "origin": origin,
+                      "transform": space.transform_name, "latent_dim": int(space.latent_dim)},
+            "machine": {"platform": platform.platform(), "python": sys.version.split()[0],
+                        "chromium": chromium.strip(), "cpus": os.cpu_count()},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and points")
     parser.add_argument("--model", default=None, help="timbre-space directory")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--browser", action="store_true",
+                        help="click -> spectrum latency in headless Chromium + JupyterLab")
     args = parser.parse_args(argv)
+    if args.browser:
+        result = bench_browser(args.model, 10 if args.quick else 30)
+        out = args.out or BROWSER_RESULTS
+        write_json(out, result)
+        print(f"click -> spectrum: median {result['click_to_spectrum_ms']['median']:.0f} ms, "
+              f"p90 {result['click_to_spectrum_ms']['p90']:.0f} ms (next frame: median "
+              f"{result['click_to_next_frame_ms']['median']:.0f} ms); wrote {out}")
+        return 0
+    args.out = args.out or RESULTS
     result = run(args.model, args.quick)
     write_json(args.out, result)
     print(json.dumps({k: round(v["median"], 1) for k, v in result["latency_ms"].items()}),

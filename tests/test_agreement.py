@@ -302,3 +302,144 @@ def test_score_study_perfect_euclidean():
     assert e["triplet"] == 1.0 and e["mantel_p"] <= 2 / 200
     c = scores["cosine"]
     assert c["per_anchor"].shape == (8,) and c["spearman"] < 1.0
+
+
+# --------------------------------------------------------------------------- ranks and batched bootstrap
+def test_fast_rank_matches_rankdata_with_ties():
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(30)
+    for _ in range(100):
+        x = rng.integers(0, 6, size=rng.integers(1, 40)).astype(float)
+        np.testing.assert_allclose(ag._rank(x), rankdata(x))
+
+
+def test_bootstrap_draws_match_direct_statistics():
+    m, l_ = random_matrix(9, 31), random_matrix(9, 32)
+    rng = np.random.default_rng(33)
+    draws = [np.unique(rng.integers(0, 9, size=9)) for _ in range(40)]
+    spear, trip = ag._bootstrap_draws(m, l_, draws, True, True, 0.1)
+    for d, s, t in zip(draws, spear, trip):
+        if d.size < 3:
+            assert np.isnan(s) and np.isnan(t)
+            continue
+        sub_m, sub_l = m[np.ix_(d, d)], l_[np.ix_(d, d)]
+        iu = np.triu_indices(d.size, 1)
+        assert s == pytest.approx(spearmanr(sub_m[iu], sub_l[iu]).statistic)
+        assert t == pytest.approx(ag.triplet_agreement(sub_m, sub_l, 0.1), nan_ok=True)
+
+
+# --------------------------------------------------------------------------- distances between posteriors
+def test_gaussian_distances_hand_computed():
+    means = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 0.0]])
+    variances = np.array([[1.0, 1.0], [1.0, 1.0], [4.0, 1.0]])
+    b = ag.gaussian_distance_matrix(means, variances, "bhattacharyya")
+    assert b[0, 1] == pytest.approx(4 / 8)                   # (m1-m2)^2 / (8 v)
+    assert b[0, 2] == pytest.approx(0.5 * np.log(2.5 / 2))   # ln(vbar / sqrt(v1 v2)) / 2
+    k = ag.gaussian_distance_matrix(means, variances, "symmetric-kl")
+    assert k[0, 1] == pytest.approx(0.25 * 4 * 2)
+    assert k[0, 2] == pytest.approx(0.25 * (4 + 0.25 - 2))
+    assert np.allclose(np.diag(b), 0) and np.allclose(b, b.T)
+    # a dimension at the prior for every stimulus adds nothing
+    extra_m = np.hstack([means, np.zeros((3, 1))])
+    extra_v = np.hstack([variances, np.ones((3, 1))])
+    np.testing.assert_allclose(ag.gaussian_distance_matrix(extra_m, extra_v), b)
+    with pytest.raises(ValueError, match="variances"):
+        ag.gaussian_distance_matrix(means, -variances)
+    with pytest.raises(ValueError, match="kind"):
+        ag.gaussian_distance_matrix(means, variances, "hellinger")
+
+
+# --------------------------------------------------------------------------- learned metric
+def _one_dim_studies(seed=40, dim=2, d=6, sizes=(10, 12, 9, 11)):
+    """Studies whose listeners hear only coordinate ``dim`` of the points."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k, n in enumerate(sizes):
+        x = rng.normal(size=(n, d))
+        out[f"S{k}"] = (x, np.abs(x[:, dim, None] - x[None, :, dim]))
+    return out
+
+
+@pytest.mark.parametrize("loss", ag.METRIC_LOSSES)
+def test_fit_diagonal_metric_singles_out_the_heard_dimension(loss):
+    studies = _one_dim_studies()
+    w = ag.fit_diagonal_metric(studies, ridge=1e-3, loss=loss)
+    assert w.shape == (6,) and (w >= 0).all()
+    assert np.argmax(w) == 2
+    assert w[2] > 5 * np.delete(w, 2).max()
+    # the fitted metric then ranks a new study like its listeners
+    x, l_ = _one_dim_studies(seed=41, sizes=(14,))["S0"]
+    assert np.nanmean(ag.per_anchor(ag.metric_distances(x, w, "euclidean"), l_)) > 0.85
+    assert np.nanmean(ag.per_anchor(ag.distance_matrix(x, "euclidean"), l_)) < 0.7
+
+
+def test_fit_diagonal_metric_ridge_shrinks_and_validates():
+    studies = _one_dim_studies()
+    weak = ag.fit_diagonal_metric(studies, ridge=1e-3)
+    strong = ag.fit_diagonal_metric(studies, ridge=100.0)
+    assert np.linalg.norm(strong) < np.linalg.norm(weak)
+    with pytest.raises(ValueError, match="ridge"):
+        ag.fit_diagonal_metric(studies, ridge=-1)
+    with pytest.raises(ValueError, match="loss"):
+        ag.fit_diagonal_metric(studies, loss="hinge")
+    with pytest.raises(ValueError, match="no training study"):
+        ag.fit_diagonal_metric({})
+    bad = dict(studies, S9=(np.ones((4, 3)), random_matrix(4, 1)))
+    with pytest.raises(ValueError, match="dimensions"):
+        ag.fit_diagonal_metric(bad)
+    with pytest.raises(ValueError, match="weights"):
+        ag.weighted_points(np.ones((3, 2)), [1.0, -1.0])
+
+
+def test_loso_never_shows_a_fit_the_held_out_fold():
+    rng = np.random.default_rng(42)
+    studies = {name: (rng.normal(size=(5, 2)), random_matrix(5, k))
+               for k, name in enumerate(["Grey1977", "Grey1978", "McAdams1995", "Other2020"])}
+    seen = []
+
+    def fit(train):
+        seen.append(sorted(train))
+        return lambda x: ag.distance_matrix(x, "euclidean")
+
+    out = ag.loso(studies, fit)
+    assert sorted(out) == sorted(studies)
+    assert seen == [["McAdams1995", "Other2020"],            # Grey held out together
+                    ["Grey1977", "Grey1978", "Other2020"],
+                    ["Grey1977", "Grey1978", "McAdams1995"]]
+    with pytest.raises(ValueError, match="two folds"):
+        ag.loso({"Grey1977": studies["Grey1977"], "Grey1978": studies["Grey1978"]}, fit)
+
+
+def test_select_ridge_reads_only_the_studies_it_is_given():
+    studies = _one_dim_studies(sizes=(10, 12, 9))
+    ridge = ag.select_ridge(studies, grid=(1e-3, 1e3))
+    assert ridge == 1e-3                      # weak ridge recovers the heard dimension
+    # changing a study it is not given changes nothing; changing one it is given may
+    assert ag.select_ridge({k: studies[k] for k in ("S0", "S1")}) == \
+        ag.select_ridge({k: studies[k] for k in ("S0", "S1")})
+    assert ag.select_ridge({"S0": studies["S0"]}, grid=(1.0, 2.0, 3.0)) == 2.0   # no fold
+
+
+# --------------------------------------------------------------------------- pooled scores
+def test_study_scores_pool_over_anchors_and_intervals():
+    listeners = {f"S{k}": random_matrix(n, 50 + k) for k, n in enumerate((6, 10, 8))}
+    models = {s: l_ + 0.3 * random_matrix(len(l_), 60 + k)
+              for k, (s, l_) in enumerate(listeners.items())}
+    out = ag.study_scores(models, listeners, n_boot=300, seed=1)
+    anchors = {s: ag.per_anchor(models[s], listeners[s]) for s in models}
+    assert out["per_anchor"] == pytest.approx(ag.pooled_per_anchor(anchors))
+    assert out["spearman"] == pytest.approx(
+        np.mean([ag.whole_matrix(models[s], listeners[s])["spearman"] for s in models]))
+    assert out["triplet"] == pytest.approx(
+        np.mean([ag.triplet_agreement(models[s], listeners[s]) for s in models]))
+    for key in ("per_anchor", "spearman", "triplet"):
+        assert out[f"{key}_lo"] < out[key] < out[f"{key}_hi"]
+    assert out["n_studies"] == 3 and out["n_stimuli"] == 24
+    perfect = ag.study_scores(listeners, listeners, n_boot=50)
+    assert perfect["per_anchor"] == pytest.approx(1.0)
+    assert perfect["spearman_lo"] == pytest.approx(1.0)
+    only = ag.study_scores(models, listeners, n_boot=20, protocol="per-anchor")
+    assert np.isnan(only["spearman"]) and np.isfinite(only["per_anchor"])
+    with pytest.raises(ValueError, match="same"):
+        ag.study_scores(models, {"S0": listeners["S0"]})

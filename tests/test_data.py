@@ -118,3 +118,58 @@ def test_catalogue_columns_labels_pitches_and_bands():
     # bands: floor(pitch / width), -1 where the pitch is unknown
     assert data.pitch_bands([59, 60, 71.5, 72, np.nan, 5], 12).tolist() == [4, 5, 5, 6, -1, 0]
     assert data.pitch_bands([60, 63, 66], 3).tolist() == [20, 21, 22]
+
+
+def test_inspect_audio_and_embed_share_one_rule(tmp_path):
+    """inspect_audio's reasons are vts.io.check_usable's, with the same limits."""
+    from vts.io import AudioError, check_usable
+
+    cases = {"short.wav": synthetic.tone(440, 0.01, 0.5, 0.5),
+             "quiet.wav": synthetic.tone(440, 0.5, 0.5, 0.5, amplitude=1e-6),
+             "fine.wav": synthetic.tone(440, 0.5, 0.5, 0.5)}
+    for name, audio in cases.items():
+        path = tmp_path / name
+        sf.write(path, audio, 22050, subtype="FLOAT")
+        _, _, problem = data.inspect_audio(str(path))
+        try:
+            check_usable(audio, 22050, path)
+            expected = ""
+        except AudioError as error:
+            expected = error.reason
+        assert problem == expected, name
+    assert data.inspect_audio(str(tmp_path / "short.wav"))[2].startswith("too short")
+    assert data.inspect_audio(str(tmp_path / "quiet.wav"))[2].startswith("silent")
+
+
+def test_a_corpus_where_every_file_is_bad_is_an_error_with_the_reasons(scratch_root):
+    folder = scratch_root / "oboe"
+    folder.mkdir()
+    sf.write(folder / "oboe_C4.wav", np.zeros(22050, np.float32), 22050)
+    sf.write(folder / "oboe_D4.wav", synthetic.tone(293.7, 0.05, 0.5, 0.5), 22050)
+    with pytest.raises(DataError) as info:
+        build_catalog(progress=False, n_jobs=1)
+    message = str(info.value)
+    assert "no usable note: all 2 audio file(s) were rejected" in message
+    assert "oboe_C4.wav: silent" in message and "oboe_D4.wav: too short" in message
+    from vts.app import cli
+
+    assert cli.main(["data"]) == 1                       # vts data exits non-zero
+
+
+def test_catalogue_cache_notices_files_added_or_changed(scratch_root, tmp_path):
+    import os
+
+    synthetic.write_tonejs(scratch_root, ["piano"])
+    assert len(load_catalog(progress=False)) == 4
+    synthetic.write_tonejs(scratch_root, ["violin"], notes=[("C4", 60)])      # added
+    again = load_catalog(progress=False)
+    assert len(again) == 5 and (again.instrument == "violin").sum() == 1
+    key = data.listing_key(scratch_root)
+    assert data.read_json(tmp_path / "data" / "catalog.json")["listing"] == key
+    assert load_catalog(progress=False) is not None and data.listing_key(scratch_root) == key
+    path = scratch_root / "tonejs" / "violin" / "violin_C4.flac"                 # replaced
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert data.listing_key(scratch_root) != key
+    path.unlink()                                                              # removed
+    assert (load_catalog(progress=False).instrument == "violin").sum() == 0

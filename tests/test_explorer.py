@@ -94,7 +94,8 @@ def test_slider_changes_give_the_decoded_spectrum_of_that_point(space):
     before_spectrum, before_audio = ex.current_spectrum, ex.current_audio
     # the mean code is the PCA origin: the explorer starts there
     np.testing.assert_allclose(ex.current_z, space.codes("train").mean(axis=0), atol=1e-5)
-    p = np.array([0.6, -0.4, 0.3]) * [s.max for s in ex._pca_sliders]
+    sl = ex._pca_sliders
+    p = np.array([0.6 * sl[0].max, 0.4 * sl[1].min, 0.3 * sl[2].max])
     for slider, value in zip(ex._pca_sliders, p):       # as the browser does, one at a time
         slider.value = float(value)
     pca = space.pca
@@ -105,13 +106,12 @@ def test_slider_changes_give_the_decoded_spectrum_of_that_point(space):
     np.testing.assert_allclose(ex.current_spectrum, expected, rtol=1e-5)
     assert not np.allclose(ex.current_spectrum, before_spectrum, rtol=1e-6)
     # the plotted line is that spectrum in dB over the bin frequencies (Hz), log axis
-    line = ex._spectrum_fig.data[0]
-    np.testing.assert_allclose(line.x, space.transform.frequencies)
-    np.testing.assert_allclose(line.y, 20 * np.log10(expected), atol=1e-3)
-    assert ex._spectrum_fig.layout.xaxis.type == "log"
-    # the cursor of the scatter is at p
-    cursor = ex._scatter.data[ex._cursor_trace]
-    np.testing.assert_allclose([cursor.x[0], cursor.y[0], cursor.z[0]], p, atol=1e-5)
+    figure = ex._spectrum_view.figure
+    np.testing.assert_allclose(figure["data"][0]["x"], space.transform.frequencies)
+    np.testing.assert_allclose(ex.shown_spectrum_db, 20 * np.log10(expected), atol=1e-3)
+    assert figure["layout"]["xaxis"]["type"] == "log"
+    # the cursor of the map is at p
+    np.testing.assert_allclose(ex._map.cursor, p, atol=1e-5)
     # the sound: 1 s, new, and its analysis reproduces the decoded spectrum
     audio = ex.current_audio
     assert audio.shape == (SR,) and np.isfinite(audio).all()
@@ -133,7 +133,8 @@ def test_set_pca_is_the_same_as_moving_the_sliders(space):
     for slider, value in zip(b._pca_sliders, p):
         slider.value = value
     np.testing.assert_allclose(a.current_spectrum, b.current_spectrum, rtol=1e-6)
-    np.testing.assert_allclose([s.value for s in a._pca_sliders], p, atol=1e-9)
+    for slider, value in zip(a._pca_sliders, p):        # shown on the slider's grid
+        assert abs(slider.value - value) <= slider.step / 2 + 1e-9
 
 
 def test_instrument_picker_moves_the_cursor_to_the_centroid(space):
@@ -145,9 +146,10 @@ def test_instrument_picker_moves_the_cursor_to_the_centroid(space):
         p = (centroid - space.pca.mean_) @ space.pca.components_.T
         np.testing.assert_allclose(ex.current_z, centroid, atol=1e-5)
         np.testing.assert_allclose(ex.current_pca, p, atol=1e-5)
-        cursor = ex._scatter.data[ex._cursor_trace]
-        np.testing.assert_allclose([cursor.x[0], cursor.y[0], cursor.z[0]], p, atol=1e-5)
-        np.testing.assert_allclose([s.value for s in ex._pca_sliders], p, atol=1e-5)
+        np.testing.assert_allclose(ex._map.cursor, p, atol=1e-5)
+        for slider, value in zip(ex._pca_sliders, p):
+            assert abs(slider.value - np.clip(value, slider.min, slider.max)) \
+                <= slider.step / 2 + 1e-9
         np.testing.assert_allclose(ex.current_spectrum,
                                    space.decode_magnitude(centroid.astype(np.float32)), rtol=1e-5)
         assert ex.current_instrument == name and ex.nearest_instrument == name
@@ -162,23 +164,28 @@ def test_pca_move_after_a_pick_keeps_the_off_plane_part(space):
     ex._pca_sliders[0].value = float(p0[0] + 0.05)
     expected = centroid + 0.05 * space.pca.components_[0]
     np.testing.assert_allclose(ex.current_z, expected, atol=1e-5)
-    assert ex.current_instrument is None and ex._picker.value is None
+    assert ex.current_instrument is None and ex._picker.value == ""
 
 
 def test_latent_sliders_move_one_dimension(space):
     ex = Explorer(space, axes="latent")
     assert ex._slider_stack.selected_index == 1
     z0 = ex.current_z
-    ex._latent_sliders[2].value = 0.75
+    slider = ex._latent_sliders[2]
+    value = slider.min + 0.8 * (slider.max - slider.min)
+    slider.value = value
     z = z0.copy()
-    z[2] = 0.75
+    z[2] = value
     np.testing.assert_allclose(ex.current_z, z, atol=1e-6)
     np.testing.assert_allclose(ex.current_spectrum, space.decode_magnitude(z), rtol=1e-5)
-    # the PCA sliders follow
-    np.testing.assert_allclose([s.value for s in ex._pca_sliders],
-                               (z - space.pca.mean_) @ space.pca.components_.T, atol=1e-5)
+    # back to the PCA sliders: they show the cursor (on their grid), nothing is redrawn
+    redraws = ex.counts["redraws"]
     ex._axes.value = "pca"
     assert ex._slider_stack.selected_index == 0
+    p = (z - space.pca.mean_) @ space.pca.components_.T
+    for s, v in zip(ex._pca_sliders, p):
+        assert abs(s.value - np.clip(v, s.min, s.max)) <= s.step / 2 + 1e-9
+    assert ex.counts["redraws"] == redraws
 
 
 def test_path_mode_plays_a_glide_between_two_centroids(space):
@@ -188,13 +195,12 @@ def test_path_mode_plays_a_glide_between_two_centroids(space):
     assert audio.shape == (int(1.5 * SR),) and np.isfinite(audio).all()
     cents = space.centroids
     ends = (cents.loc[[a, b]].to_numpy() - space.pca.mean_) @ space.pca.components_.T
-    line = ex._scatter.data[ex._path_trace]
-    assert len(line.x) == 9
-    np.testing.assert_allclose([[line.x[0], line.y[0], line.z[0]],
-                                [line.x[-1], line.y[-1], line.z[-1]]], ends, atol=1e-5)
-    np.testing.assert_allclose(np.diff(np.asarray(line.x)), (ends[1, 0] - ends[0, 0]) / 8,
+    line = np.asarray(ex._map.path_xyz)
+    assert line.shape == (9, 3)
+    np.testing.assert_allclose(line[[0, -1]], ends, atol=1e-5)
+    np.testing.assert_allclose(np.diff(line[:, 0]), (ends[1, 0] - ends[0, 0]) / 8,
                                atol=1e-5)                       # evenly spaced: linear
-    wav, _ = sf.read(io.BytesIO(ex._audio_widget.value))
+    wav, _ = sf.read(io.BytesIO(ex._path_audio_widget.value))
     assert len(wav) == len(audio)
 
 
@@ -225,8 +231,194 @@ def test_widget_is_a_displayable_container(space):
     assert isinstance(ex.widget, ipywidgets.VBox)
     assert ex._audio_widget.format == "wav" and ex._audio_widget.autoplay is False
     assert Explorer(space, autoplay=True)._audio_widget.autoplay is True
-    names = [t.name for t in ex._scatter.data]
+    names = [t["name"] for t in ex._map.figure["data"]]
     assert set(space.instruments) <= set(names) and "cursor" in names
+    assert {f"{n} centroid" for n in space.instruments} <= set(names)
+
+
+# -- what the browser does: echoes, quick steps, mode switches ----------------------------------
+def browser_sets(slider, value: float) -> None:
+    """A value arriving from the browser: noUiSlider rounds to ``min + k step``; the comm
+    handler applies it with ``set_state`` (observers run, nothing is sent back)."""
+    rounded = slider.min + round((value - slider.min) / slider.step) * slider.step
+    slider.set_state({"value": float(np.clip(rounded, slider.min, slider.max))})
+
+
+def echo_everything(ex, offset: float = 0.0) -> None:
+    """The browser's echo of every slider the kernel wrote (rounded, or off by ``offset``)."""
+    for slider in ex._pca_sliders + ex._latent_sliders:
+        if offset:
+            slider.set_state({"value": slider.value + offset * slider.step})
+        else:
+            browser_sets(slider, slider.value)
+
+
+def test_pick_sticks_after_the_browser_echoes_rounded_values(space):
+    ex = Explorer(space)
+    name = space.instruments[-1]
+    ex._picker.value = name                          # the dropdown
+    before = dict(ex.counts), ex.current_z, ex._audio_widget.value
+    echo_everything(ex)
+    echo_everything(ex, offset=0.45)                 # within half a step: still an echo
+    assert ex.current_instrument == name and ex._picker.value == name
+    assert ex.counts == before[0]                    # no redraw, no audio swap
+    np.testing.assert_array_equal(ex.current_z, before[1])
+    assert ex._audio_widget.value == before[2]
+    # a real move (one step) does clear the pick
+    browser_sets(ex._pca_sliders[0], ex._pca_sliders[0].value + ex._pca_sliders[0].step)
+    assert ex.current_instrument is None and ex._picker.value == ""
+    assert ex.counts["redraws"] == before[0]["redraws"] + 1
+
+
+@pytest.mark.parametrize("axes", ["pca", "latent"])
+def test_late_echo_of_an_earlier_write_is_not_a_move(space, axes):
+    ex = Explorer(space, axes=axes)
+    sliders = ex._pca_sliders if axes == "pca" else ex._latent_sliders
+    first, second = space.instruments[0], space.instruments[-1]
+    ex.select_instrument(first)
+    written = [s.value for s in sliders]             # what the browser will echo, late
+    ex._picker.value = second                        # a second pick before the echoes
+    z, counts = ex.current_z, dict(ex.counts)
+    for s, v in zip(sliders, written):               # now the late echoes arrive
+        browser_sets(s, v)
+    np.testing.assert_array_equal(ex.current_z, z)
+    assert ex.current_instrument == second and ex.counts == counts
+
+
+def test_switching_slider_mode_changes_no_sound(space):
+    ex = Explorer(space, path_seconds=0.5, path_steps=4)
+    ex.set_pca(*(0.3 * s.max for s in ex._pca_sliders))
+    ex.play_path(space.instruments[0], space.instruments[-1])
+    counts, note, path = dict(ex.counts), ex._audio_widget.value, ex._path_audio_widget.value
+    for mode in ("latent", "pca", "latent"):
+        ex._axes.value = mode                        # the toggle
+        echo_everything(ex)                          # new slider views echo their values
+    assert ex._slider_stack.selected_index == 1
+    assert ex.counts == counts
+    assert ex._audio_widget.value == note and ex._path_audio_widget.value == path
+
+
+def test_quick_keyboard_steps_all_count(space):
+    ex = Explorer(space)
+    pc1 = ex._pca_sliders[0]
+    start, redraws = pc1.value, ex.counts["redraws"]
+    sent = []
+    original = pc1.send_state
+    pc1.send_state = lambda key=None: (sent.append(key), original(key))
+    for k in range(1, 11):                           # ten arrow presses, none dropped
+        browser_sets(pc1, start + k * pc1.step)
+    assert ex.counts["redraws"] == redraws + 10
+    assert pc1.value == pytest.approx(start + 10 * pc1.step)
+    assert ex.current_pca[0] == pytest.approx(start + 10 * pc1.step, abs=1e-5)
+    assert not [k for k in sent if k is None or "value" in k]   # never written back
+
+
+def test_steps_in_one_burst_are_coalesced_to_the_last_value(space):
+    import asyncio
+
+    ex = Explorer(space)
+    pc1 = ex._pca_sliders[0]
+    start, redraws = pc1.value, ex.counts["redraws"]
+
+    async def burst():                               # messages read in one go by the kernel
+        for k in range(1, 11):
+            browser_sets(pc1, start + k * pc1.step)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    asyncio.run(burst())
+    assert ex.counts["redraws"] == redraws + 1
+    assert ex.current_pca[0] == pytest.approx(start + 10 * pc1.step, abs=1e-5)
+    np.testing.assert_allclose(ex.current_spectrum, space.decode_magnitude(ex.current_z),
+                               rtol=1e-5)
+
+
+def test_sliders_span_the_1st_to_99th_percentile_of_the_codes(space):
+    ex = Explorer(space)
+    codes = space.codes("train").astype(np.float64)
+    pca = np.percentile(space.to_pca(codes), [1, 99], axis=0).T
+    latent = np.percentile(codes, [1, 99], axis=0).T
+    np.testing.assert_allclose([(s.min, s.max) for s in ex._pca_sliders], pca, rtol=1e-6)
+    np.testing.assert_allclose([(s.min, s.max) for s in ex._latent_sliders], latent, rtol=1e-6)
+    np.testing.assert_allclose(ex.slider_ranges["pca"], pca, rtol=1e-6)
+    assert all(s.step == pytest.approx((s.max - s.min) / 200) for s in ex._pca_sliders)
+    assert ex.outside_corpus == [] and ex._note.value == ""
+    # beyond the box: shown clamped, and said
+    hi = ex._pca_sliders[1].max
+    ex.set_pca(0.0, 2 * hi + 1.0, 0.0)
+    assert "PC2" in ex.outside_corpus and "outside the corpus" in ex._note.value
+    assert ex._pca_sliders[1].value == pytest.approx(hi)
+    assert ex.current_pca[1] == pytest.approx(2 * hi + 1.0, abs=1e-5)
+    ex.set_pca(0.0, 0.0, 0.0)
+    assert ex._note.value == ""
+    ex.set_pca(ex._pca_sliders[0].max, 0.0, 0.0)           # on the edge is inside
+    assert "PC1" not in ex.outside_corpus
+
+
+def test_db_axis_is_fixed_from_the_corpus(space):
+    from vts.dsp import to_db
+
+    ex = Explorer(space)
+    peaks = to_db(space.decode_magnitude(space.codes("train"))).max(axis=1)
+    top = np.ceil((np.percentile(peaks, 99) + 6.0) / 5.0) * 5.0
+    assert ex.db_range == (pytest.approx(top - 80.0), pytest.approx(top))
+    for p in ([0, 0, 0], [s.max for s in ex._pca_sliders], [s.min for s in ex._pca_sliders]):
+        ex.set_pca(*p)
+        axis = ex._spectrum_view.figure["layout"]["yaxis"]
+        assert tuple(axis["range"]) == pytest.approx(ex.db_range) and axis["autorange"] is False
+        assert ex.shown_spectrum_db.min() >= ex.db_range[0]
+    heat = ex._heat.figure["data"][0]
+    assert (heat["zmin"], heat["zmax"]) == pytest.approx(ex.db_range)
+
+
+def test_path_mode_shows_the_spectra_along_the_path_with_a_cursor(space):
+    from vts.dsp import to_db
+
+    ex = Explorer(space, path_seconds=1.0, path_steps=6)
+    note, audio_swaps = ex._audio_widget.value, ex.counts["audio"]
+    a, b = space.instruments[0], space.instruments[-1]
+    ex.play_path(a, b, "spherical")
+    from vts.app.explorer import _floats
+
+    want = np.maximum(to_db(space.decode_magnitude(ex.path)), ex.db_range[0])
+    n = len(space.transform.frequencies)
+    np.testing.assert_allclose(_floats(ex._heat.path_db, n), want, atol=1e-3)  # steps x bins
+    np.testing.assert_allclose(ex._heat.path_times, np.linspace(0, 1.0, 6))
+    figure = ex._heat.figure
+    np.testing.assert_allclose(figure["data"][0]["y"], space.transform.frequencies)
+    assert figure["layout"]["yaxis"]["type"] == "log" and figure["data"][0]["type"] == "heatmap"
+    assert ex._heat.title.startswith(f"{a} → {b}: spherical path")
+    np.testing.assert_allclose(_floats(ex._spectrum_view.path_db, n), want, atol=1e-3)
+    np.testing.assert_allclose(ex._map.path_xyz, space.to_pca(ex.path), atol=1e-5)
+    # the cursor moves along the heat map, the map, and shows that step's spectrum
+    assert ex._heat.path_step == ex._spectrum_view.path_step == ex._map.path_step == 0
+    for k in (3, 5, 0):
+        ex._path_position.value = k                  # the Play widget drives this slider
+        assert ex._heat.path_step == ex._spectrum_view.path_step == ex._map.path_step == k
+    assert ex._play.max == 5 and ex._play.interval == 200
+    # the note at the cursor is neither replaced nor re-rendered
+    assert ex._audio_widget.value == note and ex.counts["audio"] == audio_swaps
+
+
+def test_map_names_the_axes_and_colours_the_instruments(space):
+    from vts.app.plots import instrument_color
+
+    ex = Explorer(space)
+    layout = ex._map.figure["layout"]
+    ratio = space.pca.explained_variance_ratio_
+    assert layout["scene"]["xaxis"]["title"]["text"] == f"PC1 ({100 * ratio[0]:.0f} %)"
+    assert layout["scene"]["zaxis"]["title"]["text"].startswith("PC3 (")
+    assert layout["legend"]["itemsizing"] == "constant"
+    seen = set()
+    for trace in ex._map.figure["data"]:
+        name = trace["name"].removesuffix(" centroid")
+        if name in space.instruments:
+            assert trace["marker"]["color"] == instrument_color(name)
+            seen.add(name)
+    assert seen == set(space.instruments)
+    # plotly.js travels once, with the map; the other views wait for it
+    assert len(ex._map.plotly_js) > 1_000_000
+    assert ex._spectrum_view.plotly_js == ex._heat.plotly_js == ""
 
 
 # -- the explorer on a space with a known decoder ----------------------------------------------

@@ -3,6 +3,7 @@ failure reporting, on synthetic notes written by the test itself."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -233,3 +234,100 @@ def test_without_drops_instruments_and_changes_the_key():
     np.testing.assert_array_equal(kept.frames, [[0, 1], [4, 5]])
     assert kept.key != "k" and fs.n_notes == 3
     assert fs.without(["guitar"]) is fs
+
+
+def test_truncated_feature_cache_is_reported_and_recomputed(tmp_path, catalog):
+    with pytest.warns(UserWarning):
+        first = F.compute_features(catalog, "stft", cache_dir=tmp_path, n_jobs=1, progress=False)
+    npz = tmp_path / f"stft-{first.key}" / "features.npz"
+    npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])        # e.g. a full disk
+    counter = CountingExtract()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(F, "extract_note", counter)
+        with pytest.warns(UserWarning) as record:
+            again = F.compute_features(catalog, "stft", cache_dir=tmp_path, n_jobs=1,
+                                       progress=False)
+    assert any(re.search(r"features.npz: BadZipFile.*recomputing", str(w.message))
+               for w in record)
+    assert counter.calls == 0                          # assembled again from the shards
+    np.testing.assert_array_equal(again.frames, first.frames)
+    (tmp_path / f"stft-{first.key}" / "normalizer.json").write_text("{")      # damaged too
+    with pytest.warns(UserWarning) as record:
+        third = F.compute_features(catalog, "stft", cache_dir=tmp_path, n_jobs=1,
+                                   progress=False)
+    assert any("normalizer.json" in str(w.message) for w in record)
+    assert third.normalizer == first.normalizer
+    with np.load(npz) as data:                         # the cache is whole again
+        assert data["frames"].shape == first.frames.shape
+
+
+def test_extract_note_applies_the_one_rule(tmp_path):
+    from vts.io import AudioError
+
+    short = tmp_path / "short.flac"
+    sf.write(short, tone(440.0, 0.3, seconds=0.01), SR)
+    with pytest.raises(AudioError, match="short.flac: too short"):
+        F.extract_note(short, "stft")
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(entry))
+    return kids
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"                                # a zombie has exited
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+@pytest.mark.parametrize("step", ["features", "data"])
+def test_workers_do_not_outlive_a_killed_parent(tmp_path, step):
+    """kill -9 of ``vts features`` / ``vts data``: its joblib workers exit too."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    catalog = make_catalog(tmp_path / "audio", corrupt=False)
+    catalog.to_csv(tmp_path / "catalog.csv", index=False)
+    root = tmp_path / "root"
+    (root / "oboe").mkdir(parents=True)
+    for path in catalog["path"]:
+        os.link(path, root / "oboe" / Path(path).name)
+    code = {
+        "features": ("import sys, pandas as pd; from vts import features as F\n"
+                     "F.SHARD_SIZE = 2\n"
+                     "F.compute_features(pd.read_csv(sys.argv[1]), 'stft', cache_dir=sys.argv[2],"
+                     " n_jobs=2, progress=False)\n"),
+        "data": ("import sys; from vts.data import build_catalog\n"
+                 "build_catalog(sys.argv[3], n_jobs=2, progress=False)\n"),
+    }[step] + "print('done', flush=True)\nimport time; time.sleep(120)\n"
+    parent = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "catalog.csv"),
+                               str(tmp_path / "cache"), str(root)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert parent.stdout.readline().strip() == "done"
+        workers = _children(parent.pid)
+        assert len(workers) >= 2                       # the pool is still there, idle
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_running(p) for p in workers):
+        time.sleep(0.2)
+    alive = [p for p in workers if _running(p)]
+    for pid in alive:                                  # do not leave them behind either way
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, f"{len(alive)} worker(s) outlived their parent"

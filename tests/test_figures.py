@@ -34,16 +34,68 @@ def test_save_png_registers_caption_and_writes_a_png(out):
     assert entry == {"caption": "A line going down", "notebook": "01_test", "kind": "figure"}
 
 
-def test_save_plotly_shares_one_plotly_js_and_is_deterministic(out):
+def test_save_plotly_loads_the_plotly_js_beside_it_and_is_deterministic(out):
     fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 2]))
     first = figures.save(fig, "a", "first").read_text()
-    figures.save(go.Figure(go.Scatter(x=[0, 1], y=[1, 2])), "b", "second")
-    assert (out / figures.PLOTLY_JS).stat().st_size > 1_000_000
-    # the HTML loads the shared copy by a relative path and embeds no plotly.js itself
-    assert 'src="../plotly.min.js"' in first
+    figures.save(go.Figure(go.Scatter(x=[0, 1], y=[1, 2])), "b", "second", notebook="02_other")
+    master = out / figures.ASSETS / figures.PLOTLY_JS
+    beside = [out / nb / figures.PLOTLY_JS for nb in ("01_test", "02_other")]
+    assert master.stat().st_size > 1_000_000
+    # one copy on disk: each notebook folder holds a hard link to the master
+    assert all(b.stat().st_ino == master.stat().st_ino for b in beside)
+    # the HTML loads the copy in its own folder, embeds no plotly.js, and says so if missing
+    assert 'src="plotly.min.js"' in first and "../" not in first
+    assert "typeof Plotly === 'undefined'" in first and "self_contained_html" in first
     assert len(first) < 50_000
     again = figures.save(go.Figure(go.Scatter(x=[0, 1], y=[1, 2])), "a", "first").read_text()
     assert again == first
+
+
+def test_html_works_when_its_folder_is_copied_elsewhere(out, tmp_path):
+    import shutil
+
+    figures.save(go.Figure(go.Scatter(x=[0, 1], y=[1, 2])), "a", "first")
+    copy = shutil.copytree(out / "01_test", tmp_path / "elsewhere")
+    html = (copy / "a.html").read_text()
+    assert 'src="plotly.min.js"' in html and (copy / figures.PLOTLY_JS).is_file()
+
+
+def test_self_contained_html_needs_nothing_else(out, tmp_path):
+    import plotly.offline
+
+    js = plotly.offline.get_plotlyjs()
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 2]))
+    inlined = figures.save(fig, "shared", "for sharing", self_contained=True).read_text()
+    assert js in inlined and 'src="plotly.min.js"' not in inlined
+    linked = figures.save(fig, "linked", "linked")
+    standalone = figures.self_contained_html(linked, tmp_path / "alone.html").read_text()
+    assert js in standalone and 'src="plotly.min.js"' not in standalone
+    assert "<script" in standalone and standalone.count(js) == 1
+    twice = figures.self_contained_html(tmp_path / "alone.html", tmp_path / "twice.html")
+    assert twice.read_text() == standalone                 # already self-contained: a copy
+    (tmp_path / "plain.html").write_text("<html><body>no plot</body></html>")
+    with pytest.raises(ValueError, match="no <script"):
+        figures.self_contained_html(tmp_path / "plain.html")
+
+
+def test_plotly_figures_get_pc_axes_and_visible_legend_symbols(out):
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, specs=[[{"type": "scene"}] * 2])
+    fig.add_trace(go.Scatter3d(x=[0], y=[0], z=[0], marker={"size": 2}), row=1, col=1)
+    fig.add_trace(go.Scatter3d(x=[1], y=[1], z=[1]), row=1, col=2)
+    fig.layout.scene2.xaxis.title.text = "dim 1"              # a named axis is kept
+    figures.tidy_plotly(fig)
+    assert [fig.layout.scene[a].title.text for a in ("xaxis", "yaxis", "zaxis")] == \
+        ["PC1", "PC2", "PC3"]
+    assert fig.layout.scene2.xaxis.title.text == "dim 1"
+    assert fig.layout.scene2.zaxis.title.text == "PC3"
+    assert fig.layout.legend.itemsizing == "constant"
+    flat = go.Figure(go.Scatter(x=[0], y=[0]))
+    figures.tidy_plotly(flat)
+    assert "scene" not in flat.to_plotly_json()["layout"]
+    html = figures.save(fig, "three_d", "3-D").read_text()
+    assert '"PC1"' in html and '"itemsizing":"constant"' in html
 
 
 def test_save_table_writes_csv_and_markdown(out):
@@ -70,7 +122,7 @@ def test_save_wav_refuses_empty_or_non_finite(out):
         figures.save_wav(np.zeros(0), "empty", "empty")
 
 
-def test_gif_animation_keeps_frames_and_duration(out):
+def test_gif_animation_keeps_frames_and_duration_and_has_an_mp4_twin(out):
     frames = [np.full((20, 30, 3), v, dtype=np.uint8) for v in (0, 128, 255)]
     path = figures.save_animation(frames, "fade.gif", "Grey fade", fps=5)
     image = Image.open(path)
@@ -78,18 +130,50 @@ def test_gif_animation_keeps_frames_and_duration(out):
     assert image.info["duration"] == 200 and image.info["loop"] == 0
     image.seek(2)
     assert np.asarray(image.convert("RGB"))[0, 0].tolist() == [255, 255, 255]
+    manifest = _manifest(out)
+    assert manifest["01_test/fade.gif"]["kind"] == manifest["01_test/fade.mp4"]["kind"] \
+        == "animation"
 
 
-def test_mp4_animation_has_the_frames(out):
+def _probe(path):
+    """ffprobe-free: the stream header as ffmpeg (imageio-ffmpeg's binary) reports it."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                         capture_output=True, text=True, check=False).stderr
+    return out
+
+
+def test_mp4_animation_is_h264_yuv420p_with_the_frames(out):
     import imageio.v2 as iio2
 
     frames = [np.full((15, 21, 3), v, dtype=np.uint8) for v in (0, 255, 0, 255)]
-    path = figures.save_animation(frames, "blink.mp4", "Blinking", fps=2)
+    path = figures.save_animation(frames, "blink", "Blinking", fps=2)
+    assert path == out / "01_test" / "blink.mp4"
+    assert _manifest(out)["01_test/blink.mp4"]["kind"] == "animation"
     decoded = np.stack(iio2.mimread(path, format="FFMPEG"))
     assert decoded.shape[0] == 4
-    # odd sizes are padded to even ones (yuv420p)
+    # odd sizes are padded to even ones (yuv420p), nothing scaled
     assert decoded.shape[1:3] == (16, 22)
     assert decoded[1].mean() > 200 and decoded[2].mean() < 50
+    header = _probe(path)
+    assert "h264" in header and "yuv420p" in header and "22x16" in header
+    # +faststart: the index (moov) before the data (mdat), so a browser starts at once
+    data = path.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")
+    # bit-exact: the same frames give the same file
+    again = figures.save_animation(frames, "blink.mp4", "Blinking", fps=2).read_bytes()
+    assert again == data
+
+
+def test_mp4_of_a_wide_figure_keeps_its_size(out):
+    fig = plots.new_figure(8.2, 3.0, dpi=100, layout=None)
+    fig.add_subplot().plot([0, 1], [0, 1])
+    frames = [figures.figure_to_array(fig)] * 2
+    path = figures.save_animation(frames, "wide", "Wide", fps=1)
+    assert "820x300" in _probe(path)
 
 
 def test_animation_rejects_mixed_sizes(out):
@@ -97,6 +181,8 @@ def test_animation_rejects_mixed_sizes(out):
         figures.save_animation([np.zeros((4, 4, 3)), np.zeros((4, 5, 3))], "x.gif", "x")
     with pytest.raises(ValueError, match=".gif or .mp4"):
         figures.save_animation([np.zeros((4, 4, 3))], "x.avi", "x")
+    with pytest.raises(ValueError, match="no frame"):
+        figures.save_animation([], "x.mp4", "x")
 
 
 def test_artefact_names_cannot_escape_the_folder(out):

@@ -1,8 +1,26 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
 
-from vts.io import AudioError, load_audio, read_audio, write_wav
+from vts import io
+from vts.io import (
+    AudioError,
+    LockError,
+    as_signal,
+    atomic_path,
+    check_usable,
+    folder_lock,
+    load_audio,
+    read_audio,
+    write_wav,
+)
 
 
 def test_load_mixes_down_and_resamples(tmp_path):
@@ -54,3 +72,126 @@ def test_atomic_outputs_are_readable_by_others(tmp_path):
         os.umask(old)
     mode = stat.S_IMODE(path.stat().st_mode)
     assert mode & stat.S_IROTH, oct(mode)
+
+
+# -- the one rule of usable audio ---------------------------------------------------------
+@pytest.mark.parametrize("audio, reason", [
+    (np.zeros(0, np.float32), "empty"),
+    (np.full(22050, np.nan, np.float32), "non-finite"),
+    (np.full(22050, 1e-6, np.float32), "silent (peak 1.0e-06 < 1e-04)"),
+    (np.full(220, 0.5, np.float32), "too short (0.010 s < 0.15 s)"),
+])
+def test_check_usable_names_the_file_and_the_reason(audio, reason):
+    with pytest.raises(AudioError) as info:
+        check_usable(audio, 22050, "some/file.wav")
+    assert str(info.value).startswith("some/file.wav: ") and reason in str(info.value)
+    assert reason in info.value.reason and "some/file.wav" not in info.value.reason
+    ok = np.full(22050, 0.5, np.float32)
+    assert check_usable(ok, 22050, "f.wav") is ok
+
+
+def test_files_must_be_usable_audio_arrays_need_not(tmp_path):
+    """as_signal (behind TimbreSpace.encode_audio) applies the rule to files only."""
+    short = tmp_path / "short.wav"
+    sf.write(short, np.full(220, 0.5, np.float32), 22050)
+    with pytest.raises(AudioError, match="short.wav: too short"):
+        as_signal(short)
+    with pytest.raises(AudioError, match="too short"):
+        load_audio(short, check=True)
+    assert len(load_audio(short)) == 220                   # plain loading still reads it
+    assert len(as_signal(np.full(220, 0.5, np.float32))) == 220
+
+
+def test_non_audio_mp3_is_one_clear_line(tmp_path, capfd):
+    """No libsndfile "(possibly a pipe?)", no mpg123 notes on the terminal."""
+    bad = tmp_path / "fake.mp3"
+    bad.write_bytes(b"\x00garbage" * 300)
+    capfd.readouterr()
+    with pytest.raises(AudioError) as info:
+        read_audio(bad)
+    message = str(info.value)
+    assert message == (f"{bad}: cannot decode audio (not a sound file in a known format "
+                       "(WAV, FLAC, AIFF, OGG, MP3), or a damaged one)")
+    err = capfd.readouterr().err
+    assert "Note:" not in err and "possibly a pipe" not in err, err
+    print("still here", file=sys.stderr)     # stderr is restored afterwards
+    assert "still here" in capfd.readouterr().err
+
+
+# -- temporaries left by a crash ----------------------------------------------------------
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_stale_temporaries_of_killed_writers_are_removed(tmp_path):
+    dead, alive = _dead_pid(), os.getppid()
+    old = time.time() - io.STALE_TEMP_SECONDS - 5
+    ancient = time.time() - io.STALE_UNTAGGED_SECONDS - 5
+    files = {
+        "dead-old": (f".x.wav.{dead}-abcdefgh.wav", old),          # removed
+        "dead-other-name": (f".checkpoint.pt.{dead}-a1b2c3d4.pt", old),   # removed
+        "dead-recent": (f".x.wav.{dead}-bcdefghi.wav", time.time()),      # kept: too recent
+        "alive-old": (f".x.wav.{alive}-cdefghij.wav", old),                # kept: writer alive
+        "untagged-ancient": (".x.wav.jrjwottm.wav", ancient),              # removed
+        "untagged-recent": (".x.wav.krjwottm.wav", old),                   # kept: < 1 h
+        "untagged-other": (".y.wav.jrjwottm.wav", ancient),                # kept: not x.wav's
+        "user-hidden": (".settings", ancient),                             # kept: not ours
+        "user-file": ("notes.txt", ancient),
+    }
+    for name, mtime in files.values():
+        (tmp_path / name).write_text("x")
+        os.utime(tmp_path / name, (mtime, mtime))
+    with atomic_path(tmp_path / "x.wav") as tmp:
+        assert tmp.name.startswith(f".x.wav.{os.getpid()}-") and tmp.suffix == ".wav"
+        tmp.write_text("new")
+    left = {p.name for p in tmp_path.iterdir()}
+    gone = {"dead-old", "dead-other-name", "untagged-ancient"}
+    for key, (name, _) in files.items():
+        assert (name in left) == (key not in gone), key
+    assert "x.wav" in left
+
+
+def test_kill_9_during_a_write_leaves_a_temporary_the_next_write_removes(tmp_path):
+    code = ("import sys, time; from vts.io import atomic_path\n"
+            "with atomic_path(sys.argv[1]) as tmp:\n"
+            "    tmp.write_text('half'); print(tmp, flush=True); time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "x.wav")],
+                             stdout=subprocess.PIPE, text=True)
+    leftover = Path(child.stdout.readline().strip())
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert leftover.exists() and not (tmp_path / "x.wav").exists()
+    aged = time.time() - io.STALE_TEMP_SECONDS - 1
+    os.utime(leftover, (aged, aged))
+    write_wav(tmp_path / "x.wav", np.zeros(100, np.float32))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.wav"]
+
+
+# -- one writer per folder ----------------------------------------------------------------
+def test_folder_lock_refuses_a_second_writer_and_names_the_first(tmp_path):
+    models = tmp_path / "models"
+    code = ("import sys, time; from vts.io import folder_lock\n"
+            "with folder_lock(sys.argv[1], 'vts train'):\n"
+            "    print('locked', flush=True); time.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(models)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(LockError) as info, folder_lock(models, "vts evaluate"):
+            pass
+        message = str(info.value)
+        assert message.startswith(f"{models}/ is being written by another vts train "
+                                  f"(pid {holder.pid}, started ")
+        assert isinstance(info.value, RuntimeError)        # the CLI reports it cleanly
+    finally:
+        holder.kill()                                      # kill -9: the lock goes with it
+        holder.wait()
+    with folder_lock(models, "vts train") as lock:
+        assert lock == models / ".lock"
+        assert f'"pid": {os.getpid()}' in lock.read_text()
+        with folder_lock(models, "vts train"):              # re-entrant in one process
+            pass
+    with folder_lock(models, "vts train"):                  # released on exit
+        pass

@@ -1,4 +1,4 @@
-"""Tests of vts.listeners: Mantel test, baselines, study alignment, tables and figure.
+"""Tests of vts.listeners: baselines, poolings, both protocols, directions, the listener space.
 
 Ground truth: a synthetic "brightness" study whose tones differ only in the
 decay of their partials; the listeners' dissimilarity is defined as the
@@ -8,7 +8,6 @@ must agree with it.
 """
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 
@@ -83,7 +82,8 @@ def brightness_study(tmp_path_factory) -> Path:
 
 
 class CentroidSpace:
-    """A fake space: the 'latent' point of a frame is its spectral centroid (kHz), plus a 0."""
+    """A fake space: the 'latent' point of a frame is its spectral centroid (kHz) and 10
+    (so that the cosine distance, too, grows with the centroid difference)."""
 
     name = "fake-centroid"
     transform_name = "stft"
@@ -100,8 +100,8 @@ class CentroidSpace:
 
     def encode_frames(self, frames):
         mag = np.expm1(np.atleast_2d(np.asarray(frames, dtype=np.float64)))
-        centroid_khz = mag @ self.transform.frequencies / mag.sum(axis=1) / 1000.0
-        return np.stack([centroid_khz, np.zeros_like(centroid_khz)], axis=1)
+        centroid_khz = mag @ self.transform.frequencies / (mag.sum(axis=1) + 1e-12) / 1000.0
+        return np.stack([centroid_khz, np.full_like(centroid_khz, 10.0)], axis=1)
 
 
 class RandomSpace(CentroidSpace):
@@ -124,76 +124,6 @@ def three_point(values) -> np.ndarray:
     return np.array([[0, d01, d02], [d01, 0, d12], [d02, d12, 0]], dtype=float)
 
 
-# --------------------------------------------------------------------------- Mantel test
-def test_condensed_is_row_major_upper_triangle():
-    np.testing.assert_array_equal(ev.condensed(three_point((1, 2, 3))), [1, 2, 3])
-
-
-def test_correlations_hand_computed():
-    x = three_point((1, 2, 3))
-    y = three_point((2, 4, 7))          # Pearson of (1,2,3) and (2,4,7): 5 / sqrt(2 * 12.667)
-    spearman, pearson = ev.correlations(x, y)
-    assert spearman == pytest.approx(1.0)
-    assert pearson == pytest.approx(5 / math.sqrt(2 * 38 / 3))
-    assert all(math.isnan(v) for v in ev.correlations(x, three_point((1, 1, 1))))
-
-
-def test_mantel_identical_matrices_p_small():
-    rng = np.random.default_rng(1)
-    d = ev.pairwise_distances(rng.normal(size=(10, 3)))
-    result = ev.mantel_test(d, d, n_permutations=999, seed=3)
-    assert result.statistic == pytest.approx(1.0)
-    assert result.p_value == (result.count + 1) / 1000
-    assert result.p_value <= 0.005          # 10! relabellings; ~none match by chance
-
-
-def test_mantel_three_points_exact_null_fraction():
-    # The 6 relabellings of 3 objects permute the 3 pair values in all 6 ways:
-    # only the identity gives rho = 1 (transpositions 0.5, 3-cycles -0.5).
-    x = three_point((1, 2, 3))
-    n_perm = 6000
-    result = ev.mantel_test(x, x, n_permutations=n_perm, seed=5)
-    assert result.p_value == (result.count + 1) / (n_perm + 1)
-    sd = math.sqrt(n_perm * (1 / 6) * (5 / 6))
-    assert abs(result.count - n_perm / 6) < 5 * sd
-    # reversed order: rho = -1; one-sided, every relabelling is >= -1 -> p = 1
-    reverse = ev.mantel_test(x, three_point((3, 2, 1)), n_permutations=500, seed=5)
-    assert reverse.statistic == pytest.approx(-1.0)
-    assert reverse.count == 500 and reverse.p_value == 1.0
-    # two-sided: |rho| = 1 for the identity and the swap of objects 0 and 2 -> 1/3
-    both = ev.mantel_test(x, three_point((3, 2, 1)), n_permutations=n_perm,
-                          alternative="two-sided", seed=5)
-    sd = math.sqrt(n_perm * (1 / 3) * (2 / 3))
-    assert abs(both.count - n_perm / 3) < 5 * sd
-
-
-def test_mantel_independent_matrices_p_uniform():
-    rng = np.random.default_rng(11)
-    pvalues = []
-    for trial in range(40):
-        a = ev.pairwise_distances(rng.normal(size=(8, 2)))
-        b = ev.pairwise_distances(rng.normal(size=(8, 2)))
-        pvalues.append(ev.mantel_test(a, b, n_permutations=199, seed=trial).p_value)
-    pvalues = np.array(pvalues)
-    assert 0.35 < pvalues.mean() < 0.65            # Uniform(0, 1) under the null
-    assert np.mean(pvalues < 0.05) <= 0.15
-
-
-def test_mantel_pearson_and_validation():
-    rng = np.random.default_rng(2)
-    d = ev.pairwise_distances(rng.normal(size=(7, 2)))
-    result = ev.mantel_test(d, d ** 2, n_permutations=299, method="pearson")
-    assert 0.9 < result.statistic < 1.0
-    assert result.p_value < 0.05
-    with pytest.raises(ValueError, match="shape"):
-        ev.mantel_test(d, d[:5, :5])
-    with pytest.raises(ValueError, match="at least 3"):
-        ev.mantel_test(d[:2, :2], d[:2, :2])
-    with pytest.raises(ValueError, match="method"):
-        ev.mantel_test(d, d, method="kendall")
-    constant = ev.mantel_test(d, np.ones_like(d) - np.eye(7), n_permutations=10)
-    assert math.isnan(constant.statistic) and math.isnan(constant.p_value)
-
 
 # --------------------------------------------------------------------------- baselines
 def test_spectral_centroid_of_sinusoid():
@@ -206,7 +136,7 @@ def test_spectral_centroid_of_sinusoid():
     assert ev.spectral_centroid_hz(padded) == pytest.approx(1000, rel=0.03)
 
 
-def test_mfcc_mean_ignores_silence_and_format(tmp_path):
+def test_mfcc_mean_ignores_silence():
     tone = synthetic.tone(F0_HZ, 0.5, 0.5, FORMANT, sample_rate=22050)
     padded = np.concatenate([tone, np.zeros(22050, np.float32)])      # 1 s of trailing silence
     other = synthetic.tone(F0_HZ, 0.5, 1.0, FORMANT, sample_rate=22050)
@@ -215,33 +145,145 @@ def test_mfcc_mean_ignores_silence_and_format(tmp_path):
     assert np.linalg.norm(a - b) < 0.1 * np.linalg.norm(a - c)
 
 
-def test_study_baselines_track_brightness(brightness_study):
-    table = ev.study_alignment(CentroidSpace(), brightness_study, n_permutations=999)
-    rows = table.set_index("representation")
-    # the centroid difference IS the ground truth, up to analysis: ~perfect
-    assert rows.loc["centroid", "spearman"] > 0.98
-    assert rows.loc["centroid", "pearson"] > 0.98
-    assert rows.loc["centroid", "mantel_p"] <= 0.005
+def test_mfcc_padded_pads_each_pair_to_its_longer_sound():
+    signals = [synthetic.tone(F0_HZ * (1 + k / 7), s, 0.2 * k, FORMANT, sample_rate=22050,
+                              seed=k) for k, s in enumerate((0.3, 0.5, 0.9, 0.4))]
+    d = ev.mfcc_padded_distances(signals, "cosine")
+    # pair (0, 3) by hand: both zero-padded to the longer one (0.4 s), frames flattened
+    n = max(len(signals[0]), len(signals[3]))
+    frames = int(np.ceil(n / ev.MFCC_HOP))
+    a = ev.mfcc_frames(np.pad(signals[0], (0, len(signals[2]) - len(signals[0]))))[:frames]
+    b = ev.mfcc_frames(np.pad(signals[3], (0, len(signals[2]) - len(signals[3]))))[:frames]
+    a, b = a.ravel(), b.ravel()
+    assert d[0, 3] == pytest.approx(1 - a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    assert np.allclose(d, d.T) and np.allclose(np.diag(d), 0)
+
+
+# --------------------------------------------------------------------------- poolings
+def toy_codes(mu, active=None, attack=None, var=None, frames=None, hop=0.01):
+    """A StimulusCodes from hand-made per-frame codes (frames = codes unless given)."""
+    mu = np.asarray(mu, dtype=float)
+    k = len(mu)
+    active = np.ones(k, bool) if active is None else np.asarray(active, dtype=bool)
+    attack = np.zeros(k, bool) if attack is None else np.asarray(attack, dtype=bool)
+    frames = mu.copy() if frames is None else np.asarray(frames, dtype=float)
+    var = None if var is None else np.asarray(var, dtype=float)
+    return ev.StimulusCodes(frame=frames[0] * 10, all_frames=frames, active=active,
+                            attack=attack, mu0=mu[0] * 10, var0=None if var is None else var[0],
+                            all_mu=mu, all_var=var, silence_frame=np.full(mu.shape[1], -1.0),
+                            silence_mu=np.full(mu.shape[1], -2.0), hop_seconds=hop)
+
+
+def test_pool_hand_computed():
+    c = toy_codes([[1, 0], [3, 2], [5, 4], [100, 100]], active=[1, 1, 1, 0],
+                  attack=[1, 0, 0, 0])
+    (sus,), (mean,), (ms,), (att,), (ma,), (thirds,) = (
+        ev.pool([c], p) for p in ev.POOLINGS)
+    np.testing.assert_allclose(sus, [10, 0])                 # the sustained frame's code
+    np.testing.assert_allclose(mean, [3, 2])                 # inactive frame left out
+    np.testing.assert_allclose(ms, [3, 2, np.std([1, 3, 5]), np.std([0, 2, 4])])
+    np.testing.assert_allclose(att, [1, 0])
+    np.testing.assert_allclose(ma, [3, 2, 1, 0])
+    np.testing.assert_allclose(thirds, [1, 0, 3, 2, 5, 4])
+    np.testing.assert_allclose(ev.pool([c], "mean", "frame")[0], [3, 2])
+    with pytest.raises(ValueError, match="pooling"):
+        ev.pool([c], "median")
+
+
+def test_pooled_posterior_moment_matches_the_mixture():
+    c = toy_codes([[0.0], [2.0], [9.0]], active=[1, 1, 0], var=[[1.0], [3.0], [5.0]])
+    m, v = ev.pooled_posterior([c], "mean")
+    assert m[0, 0] == pytest.approx(1.0)
+    assert v[0, 0] == pytest.approx(2.0 + 1.0)              # mean variance + variance of means
+    m0, v0 = ev.pooled_posterior([c], "sustained")
+    assert m0[0, 0] == 0.0 and v0[0, 0] == 1.0
+    with pytest.raises(ValueError, match="posterior"):
+        ev.pooled_posterior([toy_codes([[1.0]])], "mean")
+
+
+def test_trajectory_blocks_and_padded_distances():
+    c = toy_codes(np.arange(10, dtype=float)[:, None], hop=0.005)   # 5 frames per 25 ms block
+    traj = ev.trajectory(c, "code")
+    np.testing.assert_allclose(traj[:, 0], [2.0, 7.0])
+    short = toy_codes(np.arange(7, dtype=float)[:, None], hop=0.005)  # padded with silence (-2)
+    np.testing.assert_allclose(ev.trajectory(short, "code")[:, 0], [2.0, (5 + 6 - 6) / 5])
+    seqs = [np.array([[1.0], [1.0]]), np.array([[1.0]]), np.array([[2.0], [0.0], [1.0]])]
+    d = ev.padded_distances(seqs, "euclidean", pad=0.0)
+    assert d[0, 1] == pytest.approx(1.0)                     # (1,1) vs (1,0)
+    assert d[0, 2] == pytest.approx(np.linalg.norm([1 - 2, 1 - 0, 0 - 1]))
+    cos = ev.padded_distances(seqs, "cosine", pad=0.0)
+    assert cos[0, 1] == pytest.approx(1 - 1 / np.sqrt(2))
+    with pytest.raises(ValueError, match="width"):
+        ev.padded_distances([np.ones((2, 1)), np.ones((2, 2)), np.ones((1, 1))], "cosine")
+
+
+def test_dimension_kl_and_active_dims():
+    class Model:                                           # mu = x[:, :3], logvar fixed
+        def encode(self, x):
+            import torch
+
+            return x[:, :3], torch.log(torch.tensor([1.0, 0.25, 1.0])).expand(len(x), 3)
+
+    class Space:
+        model = Model()
+
+    frames = np.zeros((4, 5))
+    frames[:, 0] = [1, -1, 1, -1]                          # dim 0: mu^2 = 1, var 1 -> 0.5 nat
+    kl = ev.dimension_kl(Space(), frames)
+    expected_1 = 0.5 * (0.25 - np.log(0.25) - 1)           # dim 1: mu 0, var 1/4
+    np.testing.assert_allclose(kl, [0.5, expected_1, 0.0], atol=1e-6)
+    np.testing.assert_array_equal(ev.active_dims(Space(), frames, threshold=0.4), [0])
+    np.testing.assert_array_equal(ev.active_dims(Space(), frames, threshold=0.1), [0, 1])
+    with pytest.raises(ValueError, match="no latent dimension"):
+        ev.active_dims(Space(), frames, threshold=5.0)
 
 
 # --------------------------------------------------------------------------- study alignment
-def test_study_alignment_with_fake_space(brightness_study):
-    table = ev.study_alignment(CentroidSpace(), brightness_study, n_permutations=999)
+def test_study_baselines_track_brightness(brightness_study):
+    table = ev.study_alignment(CentroidSpace(), brightness_study, n_permutations=999,
+                               n_boot=200)
+    rows = table[table["metric"] == "euclidean"].set_index("representation")
+    # the centroid difference IS the ground truth, up to analysis: ~perfect
+    assert rows.loc["centroid", "spearman"] > 0.98
+    assert rows.loc["centroid", "per_anchor"] > 0.95
+    assert rows.loc["centroid", "mantel_p"] <= 0.005
+
+
+def test_study_alignment_both_protocols(brightness_study):
+    table = ev.study_alignment(CentroidSpace(), brightness_study, n_permutations=999,
+                               n_boot=200)
     assert list(table.columns) == ev.ALIGNMENT_COLUMNS
-    assert list(table["representation"]) == ["latent", "mfcc", "centroid", "spectral"]
+    assert list(table["representation"]) == [r for r in ev.REPRESENTATIONS for _ in ev.METRICS]
+    assert list(table["metric"]) == list(ev.METRICS) * len(ev.REPRESENTATIONS)
     assert (table["n_stimuli"] == 8).all() and (table["n_pairs"] == 28).all()
-    assert (table["study"] == "Bright2024").all()
-    latent = table.set_index("representation").loc["latent"]
+    latent = table[(table["representation"] == "latent") & (table["metric"] == "euclidean")]
+    latent = latent.iloc[0]
     assert latent["spearman"] > 0.95 and latent["pearson"] > 0.95
+    assert latent["per_anchor"] > 0.9 and latent["triplet"] > 0.9
+    assert latent["spearman_lo"] <= latent["spearman"] <= latent["spearman_hi"]
+    assert latent["per_anchor_lo"] <= latent["per_anchor"] <= latent["per_anchor_hi"]
     assert latent["mantel_p"] <= 0.005
-    assert ((table["mantel_p"] > 0) & (table["mantel_p"] <= 1)).all()
+    # one protocol leaves the other's columns empty
+    anchor = ev.study_alignment(CentroidSpace(), brightness_study, protocol="per-anchor",
+                                metric="cosine", baselines=(), n_boot=50)
+    assert len(anchor) == 1 and anchor.loc[0, "metric"] == "cosine"
+    assert anchor[["spearman", "pearson", "mantel_p"]].isna().all(axis=None)
+    assert np.isfinite(anchor.loc[0, "per_anchor"])
+    whole = ev.study_alignment(CentroidSpace(), brightness_study, protocol="whole-matrix",
+                               baselines=(), n_permutations=99, n_boot=50)
+    assert whole[["per_anchor", "triplet"]].isna().all(axis=None)
+    with pytest.raises(ValueError, match="protocol"):
+        ev.study_alignment(CentroidSpace(), brightness_study, protocol="pairs")
+    with pytest.raises(ValueError, match="metric"):
+        ev.study_alignment(CentroidSpace(), brightness_study, metric="manhattan")
 
 
 def test_study_alignment_mean_pooling(brightness_study):
     table = ev.study_alignment(CentroidSpace(), brightness_study, pooling="mean",
-                               baselines=(), n_permutations=199)
-    assert list(table["representation"]) == ["latent"]
-    assert table.loc[0, "spearman"] > 0.95 and table.loc[0, "pooling"] == "mean"
+                               baselines=(), n_permutations=199, n_boot=50)
+    assert list(table["representation"]) == ["latent", "latent"]
+    row = table.set_index("metric").loc["euclidean"]
+    assert row["spearman"] > 0.95 and row["pooling"] == "mean"
     with pytest.raises(ValueError, match="pooling"):
         ev.study_alignment(CentroidSpace(), brightness_study, pooling="median")
 
@@ -250,8 +292,9 @@ def test_study_alignment_deaf_space_does_not_agree(brightness_study):
     pvalues = []
     for seed in range(10):
         table = ev.study_alignment(RandomSpace(seed), brightness_study, baselines=(),
-                                   n_permutations=199)
+                                   metric="euclidean", n_permutations=199, n_boot=20)
         assert abs(table.loc[0, "spearman"]) < 0.7
+        assert table.loc[0, "per_anchor"] < 0.7
         pvalues.append(table.loc[0, "mantel_p"])
     assert np.median(pvalues) > 0.1
 
@@ -259,10 +302,10 @@ def test_study_alignment_deaf_space_does_not_agree(brightness_study):
 def test_study_alignment_is_format_invariant(brightness_study, tmp_path):
     # the same sounds as 22,050 Hz mono WAV: same answers for every representation
     uniform = write_brightness_study(tmp_path / "Uniform", uniform=True)
-    a = ev.study_alignment(CentroidSpace(), brightness_study, n_permutations=99)
-    b = ev.study_alignment(CentroidSpace(), uniform, n_permutations=99)
-    np.testing.assert_allclose(a["spearman"], b["spearman"], atol=0.02)
-    np.testing.assert_allclose(a["pearson"], b["pearson"], atol=0.02)
+    a = ev.study_alignment(CentroidSpace(), brightness_study, n_permutations=99, n_boot=20)
+    b = ev.study_alignment(CentroidSpace(), uniform, n_permutations=99, n_boot=20)
+    for key in ("spearman", "pearson", "per_anchor"):
+        np.testing.assert_allclose(a[key], b[key], atol=0.05)
 
 
 def test_study_alignment_follows_sorted_file_order(brightness_study, tmp_path):
@@ -270,15 +313,16 @@ def test_study_alignment_follows_sorted_file_order(brightness_study, tmp_path):
     order = [5, 2, 7, 0, 3, 6, 1, 4]
     names = [f"{chr(ord('a') + k)}_stimulus" for k in range(8)]
     shuffled = write_brightness_study(tmp_path / "Shuffled", names=names, order=order)
-    a = ev.study_alignment(CentroidSpace(), brightness_study, n_permutations=99)
-    b = ev.study_alignment(CentroidSpace(), shuffled, n_permutations=99)
+    a = ev.study_alignment(CentroidSpace(), brightness_study, n_permutations=99, n_boot=20)
+    b = ev.study_alignment(CentroidSpace(), shuffled, n_permutations=99, n_boot=20)
     np.testing.assert_allclose(a["spearman"], b["spearman"], atol=1e-9)
-    np.testing.assert_allclose(a["pearson"], b["pearson"], atol=1e-9)
+    np.testing.assert_allclose(np.sort(a["per_anchor"]), np.sort(b["per_anchor"]), atol=1e-9)
     # and a matrix that does NOT follow the file order destroys the agreement
     broken = tmp_path / "Broken"
     shutil.copytree(shuffled, broken)
     np.savetxt(broken / "dissimilarity_matrix.txt", np.triu(ground_truth(), 1), fmt="%.6f")
-    c = ev.study_alignment(CentroidSpace(), broken, baselines=(), n_permutations=99)
+    c = ev.study_alignment(CentroidSpace(), broken, baselines=(), metric="euclidean",
+                           n_permutations=99, n_boot=20)
     assert c.loc[0, "spearman"] < 0.5
 
 
@@ -300,27 +344,47 @@ def test_study_alignment_errors_name_the_file(tmp_path, brightness_study):
 
 # --------------------------------------------------------------------------- many models
 @pytest.fixture
-def table(project, brightness_study, tmp_path) -> pd.DataFrame:
+def evaluation(project, brightness_study, tmp_path) -> ev.Evaluation:
     in_target = shutil.copytree(brightness_study, tmp_path / "Grey1977")
-    return ev.evaluate_models([CentroidSpace(), RandomSpace()], [brightness_study, in_target],
-                              progress=False, n_permutations=199)
+    return ev.evaluate([CentroidSpace(), RandomSpace()], [brightness_study, in_target],
+                       progress=False, n_permutations=199, n_boot=100)
 
 
-def test_evaluate_models_table(table):
+def test_evaluate_models_table(evaluation):
+    table = evaluation.table
     assert list(table.columns) == ev.TABLE_COLUMNS
-    assert len(table) == 2 * 2 * 4
-    assert not table.duplicated(["model", "study", "representation"]).any()
+    assert len(table) == 2 * 2 * len(ev.REPRESENTATIONS) * len(ev.METRICS)
+    assert not table.duplicated(["model", "study", "representation", "metric"]).any()
     in_target = table.drop_duplicates("study").set_index("study")["in_target"]
     assert in_target.to_dict() == {"Bright2024": False, "Grey1977": True}
     assert set(table.loc[table["kind"] == "model", "label"]) == {"fake-centroid", "fake-random"}
     assert set(table.loc[table["kind"] == "baseline", "label"]) == \
-        {"MFCC mean", "spectral centroid", "spectral frame (stft)"}
+        {"MFCC mean", "spectral centroid", "spectral frame (stft)", "spectral frame mean (stft)"}
     # model-independent baselines are the same for both models
-    mfcc = table[table["representation"] == "mfcc"].groupby("study")["spearman"].nunique()
-    assert (mfcc == 1).all()
-    good = table[(table["model"] == "fake-centroid") & (table["representation"] == "latent")]
-    bad = table[(table["model"] == "fake-random") & (table["representation"] == "latent")]
+    mfcc = table[table["representation"] == "mfcc"].groupby(["study", "metric"])["spearman"]
+    assert (mfcc.nunique() == 1).all()
+    latent = table[(table["representation"] == "latent") & (table["metric"] == "euclidean")]
+    good, bad = (latent[latent["model"] == m] for m in ("fake-centroid", "fake-random"))
     assert (good["spearman"].to_numpy() > bad["spearman"].to_numpy() + 0.3).all()
+    assert (good["per_anchor"].to_numpy() > bad["per_anchor"].to_numpy() + 0.3).all()
+
+
+def test_evaluate_pooled_table(evaluation):
+    pooled = evaluation.pooled
+    assert list(pooled.columns) == ev.POOLED_COLUMNS
+    assert len(pooled) == 2 * len(ev.REPRESENTATIONS) * len(ev.METRICS)
+    row = pooled[(pooled["label"] == "fake-centroid") & (pooled["metric"] == "euclidean")].iloc[0]
+    per_study = evaluation.table[(evaluation.table["label"] == "fake-centroid")
+                                 & (evaluation.table["metric"] == "euclidean")]
+    # two studies of 8 stimuli each: pooled anchors = mean of the two study means
+    assert row["per_anchor"] == pytest.approx(per_study["per_anchor"].mean())
+    assert row["spearman"] == pytest.approx(per_study["spearman"].mean())
+    assert row["per_anchor_lo"] <= row["per_anchor"] <= row["per_anchor_hi"]
+    mfcc = evaluation.table[(evaluation.table["representation"] == "mfcc")
+                            & (evaluation.table["metric"] == "euclidean")
+                            & (evaluation.table["model"] == "fake-centroid")]
+    wins = int((per_study["spearman"].to_numpy() > mfcc["spearman"].to_numpy()).sum())
+    assert row["wins_vs_mfcc"] == wins and row["n_studies"] == 2
 
 
 def test_head_to_head_counts_independent_wins():
@@ -329,24 +393,30 @@ def test_head_to_head_counts_independent_wins():
                                               ("C", False, 0.1, 0.3, 0.0), ("D", True, 0.9, 0.0, 0.0)):
         for label, kind, value in (("good", "model", good), ("bad", "model", bad),
                                    ("MFCC mean", "baseline", mfcc)):
-            rows.append({"study": study, "in_target": in_target, "label": label, "kind": kind,
-                         "representation": "mfcc" if kind == "baseline" else "latent",
-                         "spearman": value})
+            for metric, shift in (("cosine", 0.0), ("euclidean", -1.0)):
+                rows.append({"study": study, "in_target": in_target, "label": label,
+                             "kind": kind, "metric": metric,
+                             "representation": "mfcc" if kind == "baseline" else "latent",
+                             "spearman": value + (shift if label == "good" else 0.0)})
     table = pd.DataFrame(rows)
-    h2h = ev.head_to_head(table, "good", ["bad", "MFCC mean"])
+    h2h = ev.head_to_head(table, "good", ["bad", "MFCC mean"])      # cosine by default
     assert h2h["wins"].tolist() == [2, 2] and h2h["n_studies"].tolist() == [3, 3]
     assert h2h["won"].tolist() == ["A, B", "B, C"]
     assert h2h["mean_difference"].tolist() == pytest.approx([0.4 / 3, 0.1 / 3])
+    assert ev.head_to_head(table, "good", ["bad"], metric="euclidean")["wins"].tolist() == [0]
     every = ev.head_to_head(table, "good", ["bad"], independent=False)
     assert every["wins"].tolist() == [3] and every["n_studies"].tolist() == [4]
     with pytest.raises(KeyError, match="nope"):
         ev.head_to_head(table, "good", ["nope"])
     # versus_vanilla finds the vanilla twin by transform: "good" is the regularised
-    # space of "bad"; a regularised model without a twin meets the baselines only
+    # space of "bad"; a regularised model without a twin meets the baselines only;
+    # a listener space is nobody's twin
     table["transform"] = "stft"
     table["regularized"] = table["label"] == "good"
-    lone = table[table["label"] == "good"].assign(label="lone", transform="dct")
-    table = pd.concat([table, lone], ignore_index=True)
+    table["model"] = table["label"]
+    lone = table[table["label"] == "good"].assign(label="lone", model="lone", transform="dct")
+    listener = table[table["label"] == "bad"].assign(label="x-listener", model="x-listener")
+    table = pd.concat([table, lone, listener], ignore_index=True)
     versus = ev.versus_vanilla(table)
     assert versus[["model", "rival", "wins"]].values.tolist() == [
         ["good", "bad", 2], ["good", "MFCC mean", 2], ["lone", "MFCC mean", 2]]
@@ -355,32 +425,41 @@ def test_head_to_head_counts_independent_wins():
 
 
 def test_evaluate_models_defaults_to_every_study(project):
-    table = ev.evaluate_models(CentroidSpace(), progress=False, n_permutations=49,
+    table = ev.evaluate_models(CentroidSpace(), progress=False, n_permutations=49, n_boot=20,
                                baselines=("centroid",))
     assert sorted(table["study"].unique()) == ["Toy2024", "Toy2025"]
     assert set(table["n_stimuli"]) == {5, 4}
 
 
-def test_plot_and_write_evaluation(table, project):
-    fig = ev.plot_alignment(table)
+def test_plot_and_write_evaluation(evaluation, project):
+    from vts.app.plots import plot_alignment
+
+    table = evaluation.table
+    fig = plot_alignment(table)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["Bright2024", "Grey1977"]
     rows = [t.get_text() for t in ax.get_yticklabels()]
     assert rows == ["fake-centroid", "fake-random", "MFCC mean", "spectral centroid",
-                    "spectral frame (stft)"]
-    # every cell is printed, with a star where the Mantel test rejects
+                    "spectral frame (stft)", "spectral frame mean (stft)"]
+    # every cell is printed, cosine by default, with a star where the Mantel test rejects
     cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
              for t in ax.texts if t.get_position()[1] >= 0}
-    good = table[(table["label"] == "fake-centroid") & (table["study"] == "Bright2024")].iloc[0]
+    good = table[(table["label"] == "fake-centroid") & (table["study"] == "Bright2024")
+                 & (table["metric"] == "cosine")].iloc[0]
     expected = f"{good['spearman']:.2f}" + ("*" if good["mantel_p"] < 0.05 else "")
     assert cells[(0, 0)] == expected
-    assert len(cells) == 5 * 2
-    csv_path, png_path = ev.write_evaluation(table)
+    assert len(cells) == 6 * 2
+    anchor = plot_alignment(table, "per_anchor", metric="euclidean")
+    texts = [t.get_text() for t in anchor.axes[0].texts]
+    assert not any("*" in t for t in texts)
+    csv_path, png_path = ev.write_evaluation(evaluation)
     assert csv_path.parent == project / "figures"
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     back = pd.read_csv(csv_path)
     np.testing.assert_allclose(back["spearman"], table["spearman"])
     assert list(back.columns) == ev.TABLE_COLUMNS
+    pooled = pd.read_csv(csv_path.parent / "perceptual_eval_pooled.csv")
+    assert list(pooled.columns) == ev.POOLED_COLUMNS
     assert not [p for p in csv_path.parent.iterdir() if p.name.startswith(".")]
 
 
@@ -388,30 +467,49 @@ def test_main_evaluate(project, brightness_study, tmp_path, capsys):
     in_target = shutil.copytree(brightness_study, tmp_path / "McAdams1995")
     out = tmp_path / "out" / "eval.csv"
     code = ev.main_evaluate([CentroidSpace()], [brightness_study, in_target], out,
-                            n_permutations=99, progress=False)
+                            n_permutations=99, n_boot=20, progress=False)
     assert code == 0
     table = pd.read_csv(out)
-    assert len(table) == 2 * 4
+    assert len(table) == 2 * len(ev.REPRESENTATIONS) * len(ev.METRICS)
+    assert (out.parent / "eval_pooled.csv").is_file()
     printed = capsys.readouterr().out
     assert "Bright2024" in printed and "McAdams1995 *" in printed
     assert "fake-centroid" in printed and "MFCC mean" in printed
+    assert "Per-anchor Spearman" in printed and "Whole-matrix Spearman" in printed
     assert str(out) in printed
+    ev.main_evaluate([CentroidSpace()], [brightness_study, in_target], out, protocol="per-anchor",
+                     metric="cosine", pooling="mean", n_boot=20, progress=False)
+    table = pd.read_csv(out)
+    assert set(table["metric"]) == {"cosine"} and table["spearman"].isna().all()
+    assert set(table["pooling"]) == {"mean"}
+    printed = capsys.readouterr().out
+    assert "Whole-matrix" not in printed and "Per-anchor Spearman" in printed
     with pytest.raises(FileNotFoundError):
         ev.main_evaluate([CentroidSpace()], [tmp_path / "nowhere"], out, progress=False)
 
 
-# --------------------------------------------------------------------------- a real tiny space
-def test_study_alignment_with_trained_smoke_space(project, synthetic_root):
-    from vts.data import load_catalog
-    from vts.features import load_features
-    from vts.train import get_profile, train_space
+def test_leaderboard_puts_ours_beside_the_published():
+    pooled = pd.DataFrame({"label": ["ours", "MFCC mean", "ours"],
+                           "metric": ["cosine", "cosine", "euclidean"],
+                           "per_anchor": [0.5, 0.2, 0.9], "per_anchor_lo": [0.4, 0.1, 0.8],
+                           "per_anchor_hi": [0.6, 0.3, 1.0], "n_studies": [9, 9, 9]})
+    board = ev.leaderboard(pooled)
+    assert board["representation"].tolist()[:2] == ["ours", "CLAP (LAION music)"] or \
+        board.iloc[0]["representation"] == "ours"
+    assert board["per_anchor"].is_monotonic_decreasing
+    assert len(board) == 2 + len(ev.PUBLISHED)                # the euclidean row is left out
+    ours = board[board["source"] == "this run (9 studies)"]
+    assert set(ours["representation"]) == {"ours", "MFCC mean"}
+    published = board[board["source"].str.contains("published")]
+    assert published.set_index("representation")["per_anchor"].to_dict()["DAC"] == 0.316
+    assert published["per_anchor_lo"].isna().all()
 
-    features = load_features("stft", load_catalog(progress=False), n_jobs=1, progress=False)
-    space = train_space(features, None, get_profile("smoke"), project / "models" / "tiny",
-                        regularized=True, progress=False)
+
+# --------------------------------------------------------------------------- a real tiny space
+def test_study_alignment_with_trained_smoke_space(space, synthetic_root):
     study_dir = synthetic_root / "timbre" / "studies" / "Toy2024"      # 44.1 kHz stereo AIFF
-    table = ev.study_alignment(space, study_dir, n_permutations=199)
-    assert list(table["representation"]) == ["latent", "mfcc", "centroid", "spectral"]
+    table = ev.study_alignment(space, study_dir, n_permutations=199, n_boot=50)
+    assert list(table["representation"].unique()) == list(ev.REPRESENTATIONS)
     assert (table["n_stimuli"] == 5).all()
     # the latent row is what the space's own analysis path (encode_audio) gives
     stimuli = sorted((study_dir / "stimuli").glob("*.aiff"))
@@ -421,11 +519,167 @@ def test_study_alignment_with_trained_smoke_space(project, synthetic_root):
     latent = np.linalg.norm(z[:, None] - z[None], axis=-1)[iu]
     listeners = np.loadtxt(study_dir / "dissimilarity_matrix.txt")[iu]
     expected = spearmanr(latent, listeners).statistic
-    assert table.loc[0, "spearman"] == pytest.approx(expected, abs=1e-6)
-    assert 0 < table.loc[0, "mantel_p"] <= 1
-    # and the trained directory loads through evaluate_models
-    full = ev.evaluate_models([project / "models" / "tiny"], [study_dir], progress=False,
-                              n_permutations=199)
-    assert full.loc[0, "model"] == "tiny" and full.loc[0, "transform"] == "stft"
-    assert full.loc[0, "regularized"] == True
-    assert full.loc[0, "spearman"] == pytest.approx(expected, abs=1e-6)
+    row = table[(table["representation"] == "latent") & (table["metric"] == "euclidean")]
+    assert row["spearman"].iloc[0] == pytest.approx(expected, abs=1e-6)
+    assert 0 < row["mantel_p"].iloc[0] <= 1
+
+
+@pytest.fixture(scope="module")
+def toy_studies(synthetic_root):
+    return ev.load_studies([synthetic_root / "timbre" / "studies" / s
+                            for s in ("Toy2024", "Toy2025")])
+
+
+def test_encode_stimulus_matches_the_space(space, toy_studies):
+    study = toy_studies[0]
+    codes = ev.encode_study(space, study)
+    assert len(codes) == len(study)
+    c = codes[0]
+    np.testing.assert_allclose(c.mu0, space.encode_audio(study.signals[0]), atol=1e-5)
+    np.testing.assert_allclose(c.mu, space.encode_frames(c.frames), atol=1e-5)
+    assert c.var0 is not None and (c.var > 0).all()
+    assert c.attack.sum() >= 1 and not (c.attack & ~c.active).any()
+    assert c.all_frames.shape[0] == c.active.shape[0] > c.frames.shape[0] - 1
+
+
+def test_directions_table_on_a_trained_space(space, toy_studies):
+    training = space.decode(space.codes("train"))
+    summary, per_study = ev.directions(space, toy_studies, training=training, n_boot=30)
+    assert list(summary.columns) == ev.DIRECTION_COLUMNS
+    # the smoke space's dimensions all stay near the prior: no active dimension, said so
+    active = {d.name for d in ev.DIRECTIONS if d.dims == "active"}
+    assert set(summary.attrs["skipped"]) == active
+    assert all("nats" in why for why in summary.attrs["skipped"].values())
+    kept = [d for d in ev.DIRECTIONS if d.dims != "active"]
+    point = [d for d in kept if d.source != "posterior"]
+    posterior = [d for d in kept if d.source == "posterior"]
+    assert len(summary) == 2 * len(point) + len(posterior)
+    assert set(summary["direction"]) == {d.name for d in kept}
+    assert summary["per_anchor"].between(-1, 1).all()
+    assert summary["wins_vs_mfcc"].between(0, 2).all()
+    assert (summary["n_studies"] == 2).all() and (summary["n_stimuli"] == 9).all()
+    # the MFCC row never beats itself
+    mfcc = summary[summary["direction"] == "time-averaged MFCC"]
+    assert (mfcc["wins_vs_mfcc"] == 0).all()
+    learned = per_study[per_study["direction"].str.startswith("learned")]
+    assert learned["ridge"].notna().all()
+    assert set(per_study["study"]) == {"Toy2024", "Toy2025"}
+    text = ev.directions_markdown(summary)
+    assert text.count("\n") == len(summary) + 1 and "[" in text
+
+
+def test_learned_metric_never_sees_the_held_out_ratings(space, toy_studies):
+    codes = {s.name: ev.encode_study(space, s) for s in toy_studies}
+    points = {s: ev.pool(c, "mean-std") for s, c in codes.items()}
+    listeners = {s.name: s.dissimilarity for s in toy_studies}
+    first, _ = ev.loso_metric_distances(points, listeners, "ridge", "euclidean")
+    # scramble Toy2025's ratings: Toy2025's held-out prediction must not move,
+    # Toy2024's (trained on Toy2025) may
+    rng = np.random.default_rng(0)
+    scrambled = dict(listeners)
+    n = len(listeners["Toy2025"])
+    noise = rng.uniform(0.1, 1, (n, n))
+    scrambled["Toy2025"] = np.triu(noise, 1) + np.triu(noise, 1).T
+    second, _ = ev.loso_metric_distances(points, scrambled, "ridge", "euclidean")
+    np.testing.assert_allclose(second["Toy2025"], first["Toy2025"])
+    assert not np.allclose(second["Toy2024"], first["Toy2024"])
+
+
+# --------------------------------------------------------------------------- the listener space
+def test_recipe_validation(space):
+    assert ev.load_recipe(space) == ev.PLAIN
+    assert ev.load_recipe(CentroidSpace()) == ev.PLAIN
+    for bad, match in (({"pooling": "median"}, "pooling"), ({"metric": "hamming"}, "metric"),
+                       ({"weights": [1.0, -2.0]}, "weights"), ({"format": 99}, "format")):
+        data = dict(ev.PLAIN.to_dict(), **bad)
+        with pytest.raises(ValueError, match=match):
+            ev.Recipe.from_dict(data)
+
+
+@pytest.fixture(scope="module")
+def listener_dir(space_dir, toy_studies, tmp_path_factory):
+    out = tmp_path_factory.mktemp("listener") / "nsgt-erb-listener"
+    return ev.build_listener_space(space_dir, out, toy_studies,
+                                   direction="learned diagonal (ridge), code mean + spread",
+                                   metric="euclidean")
+
+
+def test_listener_space_loads_and_synthesises_like_vanilla(listener_dir, space_dir, space):
+    from vts.space import SPACE_FILES, TimbreSpace
+
+    listener = TimbreSpace.load(listener_dir)
+    assert all((listener_dir / f).is_file() for f in SPACE_FILES)
+    assert listener.config["kind"] == "listener"
+    assert listener.config["listener_of"] == space_dir.name
+    z = space.codes("train")[:3]
+    np.testing.assert_array_equal(listener.decode(z), space.decode(z))
+    recipe = ev.load_recipe(listener)
+    assert recipe.pooling == "mean-std" and recipe.metric == "euclidean"
+    assert len(recipe.weights) == 2 * space.latent_dim
+    assert recipe.info["studies"] == ["Toy2024", "Toy2025"]
+    assert recipe.info["ridge"] in ev.ag.RIDGE_GRID
+    assert {"per_anchor", "spearman", "fold_ridge"} <= set(recipe.info["loso"])
+
+
+def test_listener_distances_use_the_learned_metric(listener_dir, space_dir, toy_studies):
+    from vts.space import TimbreSpace
+
+    listener = TimbreSpace.load(listener_dir)
+    vanilla = TimbreSpace.load(space_dir)
+    signals = toy_studies[0].signals
+    d = ev.listener_distances(listener, signals)
+    codes = ev.encode_study(vanilla, toy_studies[0])
+    w = np.asarray(ev.load_recipe(listener).weights)
+    pooled = ev.pool(codes, "mean-std")
+    np.testing.assert_allclose(d, ev.ag.distance_matrix(pooled * np.sqrt(w), "euclidean"),
+                               rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(ev.listener_points(listener, signals), pooled * np.sqrt(w),
+                               rtol=1e-6, atol=1e-9)
+    assert np.std(w) > 0                                    # the metric is not uniform ...
+    plain = ev.ag.distance_matrix(pooled, "euclidean")
+    assert not np.allclose(d / d.max(), plain / plain.max(), atol=1e-3)   # ... and it shows
+    # a plain space: its sustained codes, Euclidean
+    np.testing.assert_allclose(ev.listener_distances(vanilla, signals),
+                               ev.ag.distance_matrix(vanilla.encode_audio(list(signals)),
+                                                     "euclidean"), atol=1e-5)
+    # the listener space evaluates with its own recipe
+    table = ev.evaluate_models([listener_dir], [toy_studies[0]], progress=False,
+                               n_permutations=19, n_boot=10, baselines=())
+    row = table[table["metric"] == "euclidean"].iloc[0]
+    iu = np.triu_indices(len(d), 1)
+    assert row["spearman"] == pytest.approx(
+        spearmanr(d[iu], toy_studies[0].dissimilarity[iu]).statistic)
+    assert row["pooling"] == "mean-std"
+    # ... and says that it was fitted on that study (in-sample), unlike the vanilla space
+    both = ev.evaluate([listener_dir, space_dir], [toy_studies[0]], progress=False,
+                       n_permutations=19, n_boot=10, baselines=("mfcc",))
+    fitted = both.table.groupby("model")["fitted"].any()
+    assert fitted[listener_dir.name] and not fitted[space_dir.name]
+    assert not both.table.loc[both.table["kind"] == "baseline", "fitted"].any()
+    board = ev.leaderboard(both.pooled)
+    assert f"{listener_dir.name} (fitted on these studies: in-sample)" in \
+        set(board["representation"])
+    assert "in-sample" in ev.format_table(both.table)
+
+
+def test_listener_space_is_rebuilt_only_when_stale(listener_dir, space_dir, toy_studies):
+    before = (listener_dir / "listener.json").stat().st_mtime_ns
+    kwargs = {"direction": "learned diagonal (ridge), code mean + spread", "metric": "euclidean"}
+    ev.build_listener_space(space_dir, listener_dir, toy_studies, **kwargs)
+    assert (listener_dir / "listener.json").stat().st_mtime_ns == before
+    ev.build_listener_space(space_dir, listener_dir, toy_studies[:1] + toy_studies[1:],
+                            force=True, **kwargs)
+    assert (listener_dir / "listener.json").stat().st_mtime_ns != before
+    with pytest.raises(ValueError, match="replace"):
+        ev.build_listener_space(space_dir, space_dir, toy_studies)
+    with pytest.raises(ValueError, match="direction"):
+        ev.build_listener_space(space_dir, listener_dir, toy_studies, direction="time travel")
+
+
+def test_default_listener_space_recipe(space_dir, toy_studies, tmp_path):
+    out = ev.build_listener_space(space_dir, tmp_path / "listener", toy_studies)
+    recipe = ev.load_recipe(ev.TimbreSpace.load(out))
+    direction = ev._direction(ev.LISTENER_DIRECTION)
+    assert recipe.pooling == direction.pooling and recipe.metric == ev.LISTENER_METRIC
+    d = ev.listener_distances(out, toy_studies[1].signals)
+    assert d.shape == (4, 4) and np.allclose(d, d.T) and (d[~np.eye(4, dtype=bool)] > 0).all()

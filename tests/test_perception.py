@@ -109,3 +109,29 @@ def test_cooccurrence_counts_studies(project):
     assert perception.cooccurrence(both).loc["flute", "piano"] == 2
     top = perception.most_cooccurring(counts, k=3)
     assert top.shape == (3, 3)
+
+
+@pytest.mark.parametrize("matrix, message", [
+    (-np.triu(np.ones((4, 4)), 1), "negative dissimilarity -1 (row 1, column 2)"),
+    (np.triu(np.full((4, 4), 0.5), 1), "every dissimilarity is 0.5"),
+    (np.zeros((4, 4)), "every dissimilarity is 0"),
+    (np.ones((3, 4)), "not square"),
+    (np.ones((2, 2)) - np.eye(2), "at least 3 stimuli"),
+    (np.where(np.eye(4) > 0, 0, np.nan), "non-finite"),
+])
+def test_bad_study_matrix_names_the_file(tmp_path, matrix, message):
+    path = tmp_path / "dissimilarity_matrix.txt"
+    np.savetxt(path, matrix, delimiter="\t")
+    with pytest.raises(ValueError) as info:
+        perception.read_dissimilarity_matrix(path)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+
+
+def test_load_study_refuses_a_negative_matrix(tmp_path):
+    folder = synthetic.write_study(tmp_path)
+    path = folder / "dissimilarity_matrix.txt"
+    values = np.loadtxt(path)
+    values[0, 3] = -0.2
+    np.savetxt(path, values, delimiter="\t")
+    with pytest.raises(ValueError, match="dissimilarity_matrix.txt: negative dissimilarity -0.2"):
+        perception.load_study(folder)

@@ -199,3 +199,82 @@ def test_synthesize_renders_the_decoded_spectrum(saved):
     assert len(path) == round(0.3 * 22050) and np.all(np.isfinite(path))
     with pytest.raises(ValueError, match="codes"):
         space.synthesize(np.zeros(LATENT + 1))
+
+
+# -- tampered spaces ----------------------------------------------------------------------
+def _edit_config(directory: Path, **model) -> None:
+    cfg = json.loads((directory / "config.json").read_text())
+    cfg["model"].update(model)
+    (directory / "config.json").write_text(json.dumps(cfg))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("latent_dim", "4", "model.latent_dim must be a positive integer, got '4'"),
+    ("latent_dim", 4.5, "model.latent_dim must be a positive integer, got 4.5"),
+    ("hidden_units", True, "model.hidden_units must be a positive integer, got True"),
+    ("n_hidden_layers", 0, "model.n_hidden_layers must be a positive integer, got 0"),
+    ("input_dim", None, "model.input_dim must be a positive integer, got None"),
+    ("likelihood", "laplace", "model.likelihood must be 'learned' or 'fixed'"),
+    ("fixed_logvar", float("nan"), "model.fixed_logvar must be a finite number"),
+])
+def test_bad_model_config_is_a_space_error(saved, field, value, message):
+    _, directory = saved
+    _edit_config(directory, **{field: value})
+    with pytest.raises(SpaceError) as info:
+        TimbreSpace.load(directory)
+    assert str(info.value).startswith(f"{directory}: config.json: ") and message in str(info.value)
+
+
+@pytest.mark.parametrize("field", ["hidden_units", "latent_dim", "input_dim", "n_hidden_layers"])
+def test_absurd_sizes_are_refused_before_any_allocation(saved, field, monkeypatch):
+    """The sizes are checked against the weights' header before a real model is built
+    (a shape-only model on torch's meta device may be)."""
+    _, directory = saved
+    _edit_config(directory, **{field: 10**7})
+    devices = []
+
+    def vae(config):
+        model = VAE(config)
+        devices.append(next(model.parameters()).device.type)
+        return model
+
+    monkeypatch.setattr("vts.space.VAE", vae)
+    with pytest.raises(SpaceError) as info:
+        TimbreSpace.load(directory)
+    assert str(directory) in str(info.value) and "disagree" in str(info.value)
+    assert set(devices) <= {"meta"}, devices
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_at_load(saved, value):
+    from safetensors.torch import load_file, save_file
+
+    _, directory = saved
+    state = load_file(str(directory / "model.safetensors"))
+    state["encoder.0.weight"][3, 5] = value
+    save_file(state, str(directory / "model.safetensors"))
+    with pytest.raises(SpaceError, match="NaN or infinite weights") as info:
+        TimbreSpace.load(directory)
+    assert str(directory) in str(info.value) and "encoder.0.weight" in str(info.value)
+
+
+def test_non_finite_codes_are_refused(saved):
+    _, directory = saved
+    with np.load(directory / "latents.npz") as data:
+        arrays = dict(data)
+    arrays["z"][0, 0] = np.nan
+    np.savez(directory / "latents.npz", **arrays)
+    with pytest.raises(SpaceError, match="latents.npz: codes hold NaN") as info:
+        TimbreSpace.load(directory)
+    assert str(directory) in str(info.value)
+
+
+def test_encode_audio_of_a_file_applies_the_one_rule(saved, tmp_path):
+    from vts.io import AudioError
+
+    space = TimbreSpace.load(saved[1])
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, np.full(22050, 1e-6, np.float32), 22050)
+    with pytest.raises(AudioError, match="quiet.wav: silent"):
+        space.encode_audio(quiet)
+    assert space.encode_audio(np.full(22050, 1e-6, np.float32)).shape == (LATENT,)   # arrays

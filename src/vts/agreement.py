@@ -18,8 +18,18 @@ distance matrix ``M`` (:func:`distance_matrix`). Agreement is measured as:
   dissimilar than c-d?") that the model orders like the listeners
   (:func:`triplet_agreement`).
 
-:func:`study_folds` gives leave-one-study-out folds in which studies that share
-stimuli or listeners leave together.
+:func:`study_scores` pools all three over several studies, with bootstrap
+intervals over stimuli.
+
+Beyond points compared by a fixed metric: :func:`gaussian_distance_matrix`
+compares the encoder's posteriors (Bhattacharyya, symmetric KL), and
+:func:`fit_diagonal_metric` learns non-negative weights of a diagonal metric
+from rated stimuli (ridge regression of the listeners' squared
+dissimilarities on squared coordinate differences, or a logistic rank loss on
+the per-anchor orderings). Anything learnt from ratings is scored with
+:func:`loso`, the leave-one-study-out folds of :func:`study_folds` (studies that
+share stimuli or listeners leave together); :func:`select_ridge` chooses the
+ridge strength by an inner leave-one-study-out on the training studies only.
 
 Conventions: square matrices are ``(n, n)``, symmetric, zero diagonal, finite,
 ``n >= 3``; points are ``(n, d)``, one row per stimulus. Every public function
@@ -27,8 +37,10 @@ validates its input and raises :class:`ValueError` naming the problem.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.stats import rankdata
@@ -90,8 +102,19 @@ def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(ok, np.clip(r, -1.0, 1.0), np.nan)
 
 
+def _rank(x: np.ndarray) -> np.ndarray:
+    """Ranks of a 1-D array, ties given their average rank (as ``rankdata``, faster)."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    bounds = np.flatnonzero(np.concatenate(([True], xs[1:] != xs[:-1], [True])))
+    ranks = np.empty(len(x))
+    ranks[order] = np.repeat((bounds[:-1] + bounds[1:] + 1) / 2, np.diff(bounds))
+    return ranks
+
+
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    return float(_pearson_rows(rankdata(a), rankdata(b)))
+    return float(_pearson_rows(_rank(np.asarray(a, dtype=np.float64)),
+                               _rank(np.asarray(b, dtype=np.float64))))
 
 
 def condensed(matrix) -> np.ndarray:
@@ -277,8 +300,17 @@ def triplet_agreement(model_d, listener_d, margin: float = 0.1) -> float:
         raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
     l_ = minmax_normalise(l_)
     iu = np.triu_indices(len(m), 1)
-    a, b = m[iu], l_[iu]
-    p, q = np.triu_indices(len(a), 1)
+    return _triplet_condensed(m[iu], l_[iu], margin)
+
+
+@lru_cache(maxsize=64)
+def _pair_pairs(n_pairs: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(n_pairs, 1)
+
+
+def _triplet_condensed(a: np.ndarray, b: np.ndarray, margin: float) -> float:
+    """:func:`triplet_agreement` of condensed vectors, ``b`` already min-max normalised."""
+    p, q = _pair_pairs(len(a))
     db = b[q] - b[p]
     keep = np.abs(db) > margin
     if not keep.any():
@@ -420,4 +452,389 @@ def score_study(points, listener_d, metrics: Sequence[str] = METRICS, n_permutat
             "mantel_p": mantel_test(d, listener, n_permutations, "spearman", seed).p_value,
             "triplet": triplet_agreement(d, listener),
         }
+    return out
+
+
+# --------------------------------------------------------------------------- distances between posteriors
+#: Distances between diagonal Gaussians :func:`gaussian_distance_matrix` computes.
+GAUSSIAN_DISTANCES = ("bhattacharyya", "symmetric-kl")
+
+
+def gaussian_distance_matrix(means, variances, kind: str = "bhattacharyya") -> np.ndarray:
+    r"""Pairwise distances between diagonal Gaussians :math:`\mathcal N(m_i, \mathrm{diag}\, v_i)`.
+
+    ``bhattacharyya``:
+    :math:`\frac18 \sum_k \frac{(m_{ik} - m_{jk})^2}{\bar v_k} + \frac12 \sum_k
+    \ln \frac{\bar v_k}{\sqrt{v_{ik} v_{jk}}}` with :math:`\bar v = (v_i + v_j) / 2`;
+    ``symmetric-kl``: :math:`\frac12 (\mathrm{KL}(i \| j) + \mathrm{KL}(j \| i)) =
+    \frac14 \sum_k \big(\frac{v_{ik}}{v_{jk}} + \frac{v_{jk}}{v_{ik}} - 2 + (m_{ik} - m_{jk})^2
+    (\frac1{v_{ik}} + \frac1{v_{jk}})\big)`.
+
+    A dimension whose posterior is the prior for every stimulus (same mean,
+    same variance) adds nothing; precise dimensions (small variance) weigh
+    most. ``means`` and ``variances`` are ``(n, d)``, variances > 0.
+    Returns ``(n, n)``, symmetric, zero diagonal.
+    """
+    m = np.asarray(means, dtype=np.float64)
+    v = np.asarray(variances, dtype=np.float64)
+    if m.ndim != 2 or m.shape != v.shape:
+        raise ValueError(f"means and variances must both be (n, d), got {m.shape} and {v.shape}")
+    if len(m) < _MIN_STIMULI:
+        raise ValueError(f"need at least {_MIN_STIMULI} stimuli, got {len(m)}")
+    if not (np.isfinite(m).all() and np.isfinite(v).all()) or (v <= 0).any():
+        raise ValueError("means must be finite and variances finite and > 0")
+    dm2 = (m[:, None, :] - m[None, :, :]) ** 2
+    vi, vj = v[:, None, :], v[None, :, :]
+    if kind == "bhattacharyya":
+        vbar = (vi + vj) / 2
+        d = np.sum(dm2 / vbar, axis=-1) / 8 + 0.5 * np.sum(
+            np.log(vbar) - 0.5 * (np.log(vi) + np.log(vj)), axis=-1)
+    elif kind == "symmetric-kl":
+        d = 0.25 * np.sum(vi / vj + vj / vi - 2 + dm2 * (1 / vi + 1 / vj), axis=-1)
+    else:
+        raise ValueError(f"kind must be one of {GAUSSIAN_DISTANCES}, got {kind!r}")
+    d = np.maximum((d + d.T) / 2, 0.0)
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+# --------------------------------------------------------------------------- a learned metric
+#: Losses :func:`fit_diagonal_metric` minimises.
+METRIC_LOSSES = ("ridge", "rank")
+#: Ridge strengths tried by :func:`select_ridge` (relative to standardised features).
+RIDGE_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+#: Listener differences below this (min-max units) are not ranked by the ``rank`` loss.
+RANK_MARGIN = 0.05
+
+
+def weighted_points(points, weights) -> np.ndarray:
+    r"""Points scaled by the square root of a diagonal metric: :math:`x \odot \sqrt w`.
+
+    The Euclidean distance of the scaled points is
+    :math:`\sqrt{\sum_k w_k (x_{ik} - x_{jk})^2}`; their cosine distance is the
+    cosine of the re-weighted codes.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if p.ndim != 2 or w.shape != (p.shape[1],):
+        raise ValueError(f"weights must have shape ({p.shape[-1]},), got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("weights must be finite and >= 0")
+    return p * np.sqrt(w)
+
+
+def _check_training(studies) -> list[tuple[np.ndarray, np.ndarray]]:
+    pairs = list(studies.values()) if isinstance(studies, Mapping) else list(studies)
+    if not pairs:
+        raise ValueError("no training study: a metric needs rated stimuli to learn from")
+    out, dims = [], set()
+    for k, pair in enumerate(pairs):
+        x, l_ = pair
+        x = np.asarray(x, dtype=np.float64)
+        l_ = _square(l_, f"listener matrix {k}")
+        if x.ndim != 2 or len(x) != len(l_):
+            raise ValueError(f"study {k}: points {x.shape} do not match its {l_.shape} matrix")
+        if not np.isfinite(x).all():
+            raise ValueError(f"study {k}: points contain NaN or infinite values")
+        dims.add(x.shape[1])
+        out.append((x, minmax_normalise(l_)))
+    if len(dims) != 1:
+        raise ValueError(f"studies have points of different dimensions: {sorted(dims)}")
+    return out
+
+
+def _ridge_design(pairs):
+    """Squared coordinate differences and squared listener values, centred per study."""
+    rows, targets = [], []
+    for x, l_ in pairs:
+        i, j = np.triu_indices(len(x), 1)
+        a = (x[i] - x[j]) ** 2
+        b = l_[i, j] ** 2
+        rows.append(a - a.mean(axis=0))            # a free intercept per study
+        targets.append(b - b.mean())
+    return np.vstack(rows), np.concatenate(targets)
+
+
+def _rank_design(pairs, margin):
+    """Per anchor i and pair (j, k) with L_ij > L_ik + margin: Δ²_ij - Δ²_ik (should be > 0)."""
+    rows = []
+    for x, l_ in pairs:
+        n = len(x)
+        sq = (x[:, None, :] - x[None, :, :]) ** 2                    # (n, n, d)
+        for i in range(n):
+            others = np.delete(np.arange(n), i)
+            j, k = np.meshgrid(others, others, indexing="ij")
+            keep = l_[i, j] > l_[i, k] + margin
+            if keep.any():
+                rows.append(sq[i, j[keep]] - sq[i, k[keep]])
+    return np.vstack(rows) if rows else np.zeros((0, pairs[0][0].shape[1]))
+
+
+def fit_diagonal_metric(studies, ridge: float = 0.1, loss: str = "ridge",
+                        margin: float = RANK_MARGIN) -> np.ndarray:
+    r"""Non-negative weights of a diagonal metric learned from rated stimuli.
+
+    Parameters
+    ----------
+    studies : mapping or sequence of (points, listener_d)
+        Per training study its points ``(n, d)`` (one row per stimulus) and the
+        listeners' matrix ``(n, n)`` (min-max normalised here, so every study
+        counts in the same units).
+    ridge : float
+        Strength :math:`\lambda \ge 0` of the penalty on the weights of the
+        standardised features (each column of the design scaled to unit RMS,
+        so :math:`\lambda` does not depend on the units of the points).
+    loss : {"ridge", "rank"}
+        ``ridge``: least squares of the listeners' squared dissimilarities on
+        the squared coordinate differences,
+        :math:`\min_{w \ge 0} \sum_{\text{pairs}} (\tilde L_{ij}^2 - c_s -
+        \sum_k w_k \Delta_{ijk}^2)^2 + \lambda P \|w\|^2` with a free
+        intercept :math:`c_s` per study and ``P`` pairs (solved exactly by
+        non-negative least squares on the augmented system).
+        ``rank``: for each anchor ``i`` and pair ``(j, k)`` the listeners order
+        clearly (:math:`\tilde L_{ij} > \tilde L_{ik} +` ``margin``), the
+        logistic loss of :math:`\sum_k w_k (\Delta_{ijk}^2 - \Delta_{ikk}^2)`,
+        plus :math:`\lambda \|w\|^2` (L-BFGS-B with bounds :math:`w \ge 0`): the
+        per-anchor ordering itself.
+
+    Returns
+    -------
+    np.ndarray, shape (d,)
+        Weights :math:`w_k \ge 0` (use with :func:`weighted_points`). If every
+        weight comes out 0 (nothing in the points explains the listeners), the
+        uniform metric ``w = 1`` is returned.
+    """
+    pairs = _check_training(studies)
+    if not np.isfinite(ridge) or ridge < 0:
+        raise ValueError(f"ridge must be a finite number >= 0, got {ridge!r}")
+    if loss == "ridge":
+        a, b = _ridge_design(pairs)
+    elif loss == "rank":
+        a = _rank_design(pairs, margin)
+    else:
+        raise ValueError(f"loss must be one of {METRIC_LOSSES}, got {loss!r}")
+    d = pairs[0][0].shape[1]
+    if len(a) == 0:
+        return np.ones(d)
+    scale = np.sqrt(np.mean(a ** 2, axis=0))
+    scale = np.where(scale > 1e-12 * max(1.0, float(scale.max(initial=0.0))), scale, 1.0)
+    a = a / scale
+    if loss == "ridge":
+        from scipy.optimize import nnls
+
+        aug = np.vstack([a, np.sqrt(ridge * len(a)) * np.eye(d)])
+        w, _ = nnls(aug, np.concatenate([b, np.zeros(d)]), maxiter=50 * d)
+    else:
+        from scipy.optimize import minimize
+
+        def objective(w):
+            s = a @ w
+            loss_value = np.mean(np.logaddexp(0.0, -s)) + ridge * (w @ w)
+            grad = -(a.T @ (0.5 * (1 - np.tanh(s / 2)))) / len(a) + 2 * ridge * w
+            return loss_value, grad
+
+        w = minimize(objective, np.full(d, 1.0 / d), jac=True, method="L-BFGS-B",
+                     bounds=[(0.0, None)] * d).x
+    w = np.maximum(w, 0.0) / scale
+    return w if w.sum() > 0 else np.ones(d)
+
+
+def metric_distances(points, weights, metric: str = "euclidean") -> np.ndarray:
+    """:func:`distance_matrix` of :func:`weighted_points`."""
+    return distance_matrix(weighted_points(points, weights), metric)
+
+
+def select_ridge(studies: Mapping[str, tuple], grid: Sequence[float] = RIDGE_GRID,
+                 loss: str = "ridge", metric: str = "euclidean") -> float:
+    """The ridge strength of ``grid`` whose metric ranks held-out studies best.
+
+    Inner leave-one-study-out over ``studies`` (name -> (points, listener_d),
+    folds of :func:`study_folds`): for each strength, fit on the other folds,
+    score the pooled per-anchor Spearman of the held-out ones under
+    ``metric``; the best mean wins (ties: the strongest ridge). With fewer
+    than two folds there is nothing to hold out and the middle of the grid is
+    returned. Only ``studies`` are read: called on the training folds of an
+    outer split, it never sees the outer held-out study.
+    """
+    grid = sorted(float(g) for g in grid)
+    if not grid:
+        raise ValueError("grid is empty")
+    folds = study_folds(studies)
+    if len(folds) < 2:
+        return grid[len(grid) // 2]
+    best, best_score = grid[-1], -np.inf
+    for ridge in reversed(grid):
+        scores = {}
+        for _, held in folds:
+            train = {s: v for s, v in studies.items() if s not in held}
+            w = fit_diagonal_metric(train, ridge, loss)
+            for s in held:
+                x, l_ = studies[s]
+                scores[s] = per_anchor(metric_distances(x, w, metric), l_)
+        try:
+            score = pooled_per_anchor(scores)
+        except ValueError:
+            continue
+        if score > best_score + 1e-12:
+            best, best_score = ridge, score
+    return best
+
+
+def loso(studies: Mapping[str, tuple], fit) -> dict[str, np.ndarray]:
+    """Leave-one-study-out predictions of anything that learns from ratings.
+
+    Parameters
+    ----------
+    studies : mapping
+        Study name -> ``(points, listener_d)``.
+    fit : callable
+        ``fit(train) -> predict``: ``train`` is the mapping restricted to the
+        training folds (the held-out fold's studies -- related studies leave
+        together, :func:`study_folds` -- are never in it); ``predict(points)``
+        returns the distance matrix of a held-out study's points.
+
+    Returns
+    -------
+    dict
+        Study name -> predicted ``(n, n)`` distance matrix, every study
+        predicted by a model that did not see its ratings.
+    """
+    names = list(studies)
+    folds = study_folds(names)
+    if len(folds) < 2:
+        raise ValueError("leave-one-study-out needs at least two folds of studies, got "
+                         f"{[g for g, _ in folds]}")
+    out = {}
+    for _, held in folds:
+        train = {s: studies[s] for s in names if s not in held}
+        predict = fit(train)
+        for s in held:
+            out[s] = _square(predict(studies[s][0]), f"prediction for {s}")
+    return {s: out[s] for s in names}
+
+
+# --------------------------------------------------------------------------- pooled over studies
+def _unique_draw(rng, n: int) -> np.ndarray:
+    return np.unique(rng.integers(0, n, size=n))
+
+
+def _bootstrap_draws(m: np.ndarray, l_: np.ndarray, draws: Sequence[np.ndarray], spearman: bool,
+                     triplet: bool, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-matrix Spearman and triplet agreement of the sub-matrices of ``draws``
+    (arrays of distinct stimulus indices), batched by draw size; NaN where undefined."""
+    out_s, out_t = np.full(len(draws), np.nan), np.full(len(draws), np.nan)
+    sizes = np.array([len(d) for d in draws])
+    for k in np.unique(sizes):
+        if k < _MIN_STIMULI:
+            continue
+        sel = np.flatnonzero(sizes == k)
+        index = np.stack([draws[b] for b in sel])
+        i, j = np.triu_indices(k, 1)
+        a, b = m[index[:, i], index[:, j]], l_[index[:, i], index[:, j]]
+        if spearman:
+            out_s[sel] = _pearson_rows(rankdata(a, axis=1), rankdata(b, axis=1))
+        if triplet:
+            spread = np.ptp(b, axis=1, keepdims=True)
+            ok = spread[:, 0] > 0
+            bn = (b - b.min(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
+            p, q = _pair_pairs(a.shape[1])
+            db = bn[:, q] - bn[:, p]
+            keep = np.abs(db) > margin
+            dm = a[:, q] - a[:, p]
+            tie = np.abs(dm) <= 1e-12 * np.maximum(1.0, np.abs(a).max(axis=1, keepdims=True))
+            score = np.where(tie, 0.5, (np.sign(dm) == np.sign(db)).astype(float))
+            count = keep.sum(axis=1)
+            value = np.where(count > 0, (score * keep).sum(axis=1) / np.maximum(count, 1),
+                             np.nan)
+            out_t[sel] = np.where(ok, value, np.nan)
+    return out_s, out_t
+
+
+def study_scores(model_ds: Mapping[str, np.ndarray], listener_ds: Mapping[str, np.ndarray],
+                 n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                 protocol: str = "both", margin: float = 0.1) -> dict:
+    """Agreement of one representation with the listeners of several studies, with intervals.
+
+    Parameters
+    ----------
+    model_ds, listener_ds : mapping
+        Study name -> the representation's distance matrix / the listeners'
+        matrix (same keys).
+    n_boot, level, seed
+        Bootstrap over stimuli: per draw, each study's stimuli are resampled
+        with replacement (distinct ones kept, at least 3) and the pooled
+        statistics recomputed on the sub-matrices. For the per-anchor score
+        the anchors are resampled (:func:`bootstrap_ci` on the pooled anchors).
+    protocol : {"both", "per-anchor", "whole-matrix"}
+        ``per-anchor`` computes the per-anchor score and the triplet
+        agreement; ``whole-matrix`` the Spearman / Pearson means; the others
+        are NaN. A study whose model matrix is constant (it ranks nothing) gets
+        NaN statistics and is left out of the means.
+
+    Returns
+    -------
+    dict
+        ``per_anchor`` (pooled over every anchor: studies weigh by their
+        stimuli), ``per_anchor_lo/hi``; ``spearman`` / ``pearson`` (mean of the
+        studies' whole-matrix correlations), ``spearman_lo/hi``; ``triplet``
+        (mean over studies), ``triplet_lo/hi``; ``n_studies``, ``n_stimuli``;
+        and ``studies``: name -> dict of that study's ``per_anchor`` (mean),
+        ``spearman``, ``pearson``, ``triplet``.
+    """
+    if protocol not in ("both", "per-anchor", "whole-matrix"):
+        raise ValueError(f"protocol must be both, per-anchor or whole-matrix, got {protocol!r}")
+    if set(model_ds) != set(listener_ds) or not model_ds:
+        raise ValueError("model_ds and listener_ds must name the same, non-empty set of studies")
+    nan = float("nan")
+    names = list(model_ds)
+    pairs = {s: _pair(model_ds[s], listener_ds[s]) for s in names}
+    anchor_part = protocol in ("both", "per-anchor")
+    whole_part = protocol in ("both", "whole-matrix")
+    studies, anchors = {}, {}
+    for s, (m, l_) in pairs.items():
+        row = {"per_anchor": nan, "spearman": nan, "pearson": nan, "triplet": nan}
+        if np.ptp(m[np.triu_indices(len(m), 1)]) == 0:      # a constant model ranks nothing
+            anchors[s] = np.full(len(m), np.nan)
+            studies[s] = row
+            continue
+        if anchor_part:
+            anchors[s] = per_anchor(m, l_)
+            finite = anchors[s][~np.isnan(anchors[s])]
+            row["per_anchor"] = float(finite.mean()) if finite.size else nan
+            row["triplet"] = triplet_agreement(m, l_, margin)
+        if whole_part:
+            row.update(whole_matrix(m, l_))
+        studies[s] = row
+    out = {"n_studies": len(names), "n_stimuli": int(sum(len(m) for m, _ in pairs.values())),
+           "studies": studies}
+    for key in ("per_anchor", "spearman", "pearson", "triplet"):
+        out[key] = out[f"{key}_lo"] = out[f"{key}_hi"] = nan
+    out.pop("pearson_lo"), out.pop("pearson_hi")
+    if anchor_part:
+        pooled = np.concatenate([anchors[s] for s in names])
+        if np.isfinite(pooled).any():
+            out["per_anchor"] = pooled_per_anchor(anchors)
+            out["per_anchor_lo"], out["per_anchor_hi"] = bootstrap_ci(pooled, n_boot, level, seed)
+        out["triplet"] = float(np.nanmean([studies[s]["triplet"] for s in names]))
+    if whole_part:
+        out["spearman"] = float(np.nanmean([studies[s]["spearman"] for s in names]))
+        out["pearson"] = float(np.nanmean([studies[s]["pearson"] for s in names]))
+    n_boot = _positive_int(n_boot, "n_boot")
+    _check_level(level)
+    rng = np.random.default_rng(seed)
+    spear = np.full((len(names), n_boot), np.nan)
+    trip = np.full((len(names), n_boot), np.nan)
+    for k, s in enumerate(names):
+        m, l_ = pairs[s]
+        draws = [_unique_draw(rng, len(m)) for _ in range(n_boot)]
+        if np.isnan(studies[s]["per_anchor"]) and np.isnan(studies[s]["spearman"]):
+            continue
+        spear[k], trip[k] = _bootstrap_draws(m, l_, draws, whole_part, anchor_part, margin)
+    with warnings.catch_warnings():                # an all-NaN draw (mean of nothing)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        draws = {"spearman": np.nanmean(spear, axis=0), "triplet": np.nanmean(trip, axis=0)}
+    draws = {k: v[np.isfinite(v)] for k, v in draws.items()}
+    for key in ("spearman", "triplet"):
+        if draws[key].size:
+            out[f"{key}_lo"], out[f"{key}_hi"] = _percentiles(np.asarray(draws[key]), level)
     return out

@@ -16,15 +16,22 @@ root (see :func:`data_root`):
     from the file name when present.
 
 Every file is decoded once when the catalogue is built: unreadable, empty,
-silent and too-short files go to ``rejected.csv`` with a reason instead of
-stopping the run.
+silent and too-short files (the one rule :func:`vts.io.check_usable`) go to
+``rejected.csv`` with a reason instead of stopping the run; a corpus where no
+file is usable is an error (:class:`DataError`) that lists the reasons.
+
+The catalogue is cached in ``data/catalog.csv``; ``data/catalog.json`` records
+the data root and a fingerprint of its listing (every file's path, size and
+modification time, :func:`listing_key`), so that adding, removing or replacing
+a file rebuilds the catalogue.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import mirdata
 import numpy as np
@@ -34,7 +41,15 @@ from tqdm.auto import tqdm
 
 from . import config
 from .instruments import canonical, perceptual_label
-from .io import AudioError, atomic_path, read_audio, read_json, write_json
+from .io import (
+    AudioError,
+    atomic_path,
+    check_usable,
+    exit_with_parent,
+    read_audio,
+    read_json,
+    write_json,
+)
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".aif", ".aiff", ".ogg")
 #: Dynamics from softest to loudest; the ordinal of a dynamic is its index.
@@ -281,7 +296,7 @@ def list_notes(root: Path) -> tuple[list[dict], list[tuple[str, str]]]:
 # --------------------------------------------------------------------------- validation
 def inspect_audio(path: str, min_seconds: float = config.MIN_DURATION_SECONDS,
                   silence_peak: float = config.SILENCE_PEAK) -> tuple[float, int, str]:
-    """Decode a file and say whether it is usable.
+    """Decode a file and say whether it is usable (the rule: :func:`vts.io.check_usable`).
 
     Returns
     -------
@@ -296,18 +311,14 @@ def inspect_audio(path: str, min_seconds: float = config.MIN_DURATION_SECONDS,
     try:
         audio, sample_rate = read_audio(path)
     except AudioError as error:
-        reason = str(error).removeprefix(f"{path}: ")
+        reason = error.reason
         return 0.0, 0, "empty" if reason.startswith("empty") else f"unreadable: {reason}"
     duration_s = len(audio) / sample_rate if sample_rate else 0.0
-    if len(audio) == 0:
-        return 0.0, sample_rate, "empty"
-    peak = float(np.max(np.abs(audio)))
-    if not np.isfinite(peak):
-        return duration_s, sample_rate, "unreadable: non-finite samples"
-    if peak < silence_peak:
-        return duration_s, sample_rate, f"silent (peak {peak:.1e} < {silence_peak:.0e})"
-    if duration_s < min_seconds:
-        return duration_s, sample_rate, f"too short ({duration_s:.3f} s < {min_seconds} s)"
+    try:
+        check_usable(audio, sample_rate, path, min_seconds=min_seconds,
+                     silence_peak=silence_peak)
+    except AudioError as error:
+        return (0.0 if error.reason == "empty" else duration_s), sample_rate, error.reason
     return duration_s, sample_rate, ""
 
 
@@ -330,6 +341,12 @@ def build_catalog(root: str | os.PathLike | None = None, n_jobs: int | None = No
         One row per usable note, columns :data:`COLUMNS`, sorted by ``note_id``.
     rejected : pd.DataFrame
         ``path, reason`` of every file that was skipped.
+
+    Raises
+    ------
+    DataError
+        If there is no audio file, or if no file is usable (the reasons of the
+        first files are in the message).
     """
 
     root = Path(root).resolve() if root else data_root()
@@ -338,7 +355,8 @@ def build_catalog(root: str | os.PathLike | None = None, n_jobs: int | None = No
         raise DataError(f"{root}: no audio files found in any known layout")
     paths = [row["path"] for row in rows]
     n_jobs = n_jobs or config.available_cores()
-    results = Parallel(n_jobs=n_jobs, batch_size=32, return_as="generator")(
+    results = Parallel(n_jobs=n_jobs, batch_size=32, return_as="generator",
+                       initializer=exit_with_parent, initargs=(os.getpid(),))(
         delayed(inspect_audio)(p) for p in paths)
     kept = []
     for row, (duration_s, sample_rate, problem) in zip(
@@ -348,6 +366,8 @@ def build_catalog(root: str | os.PathLike | None = None, n_jobs: int | None = No
             rejected.append((row["path"], problem))
         else:
             kept.append({**row, "duration_s": round(duration_s, 4), "sample_rate": sample_rate})
+    if not kept:
+        raise DataError(_nothing_usable(root, rejected))
     catalog = pd.DataFrame(kept, columns=COLUMNS).sort_values("note_id", ignore_index=True)
     if catalog["note_id"].duplicated().any():
         dup = catalog.loc[catalog["note_id"].duplicated(), "note_id"].iloc[0]
@@ -355,36 +375,81 @@ def build_catalog(root: str | os.PathLike | None = None, n_jobs: int | None = No
     return catalog, pd.DataFrame(rejected, columns=["path", "reason"])
 
 
+def _nothing_usable(root: Path, rejected: list[tuple[str, str]], shown: int = 5) -> str:
+    """The message of a corpus where every file was rejected: count and first reasons."""
+    reasons = "; ".join(f"{path}: {reason}" for path, reason in rejected[:shown])
+    more = f"; ... ({len(rejected) - shown} more)" if len(rejected) > shown else ""
+    return (f"{root}: no usable note: all {len(rejected)} audio file(s) were rejected: "
+            f"{reasons}{more}")
+
+
 def catalog_path() -> Path:
     return config.data_dir() / "catalog.csv"
 
 
-def write_catalog(catalog: pd.DataFrame, rejected: pd.DataFrame, root: Path) -> Path:
-    """Write ``data/catalog.csv``, ``data/rejected.csv`` and their root, atomically."""
+def listing_key(root: str | os.PathLike) -> str:
+    """Fingerprint (16 hex digits) of the files under the note folders of ``root``.
+
+    Hashes every file's path relative to ``root``, size and modification time
+    (ns), hidden files and folders aside, so that a file added, removed or
+    replaced after ``vts data`` changes the key.
+    """
+    root = Path(root)
+    digest = hashlib.sha256()
+    for folder in _note_folders(root):
+        for base, dirs, files in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(f for f in files if not f.startswith(".")):
+                path = os.path.join(base, name)
+                try:
+                    stat = os.stat(path)
+                except OSError:
+                    continue
+                rel = os.path.relpath(path, root)
+                digest.update(f"{rel}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def write_catalog(catalog: pd.DataFrame, rejected: pd.DataFrame, root: Path,
+                  listing: str | None = None) -> Path:
+    """Write ``data/catalog.csv``, ``data/rejected.csv`` and their root, atomically.
+
+    ``listing`` is the :func:`listing_key` of ``root`` the catalogue was built
+    from (computed now if not given); ``catalog.json`` records it.
+    """
     folder = config.data_dir()
+    listing = listing_key(root) if listing is None else listing
     for name, table in (("catalog.csv", catalog), ("rejected.csv", rejected)):
         with atomic_path(folder / name) as tmp:
             table.to_csv(tmp, index=False)
-    write_json(folder / "catalog.json", {"root": str(root), "notes": len(catalog),
-                                         "rejected": len(rejected)})
+    write_json(folder / "catalog.json", {"root": str(root), "listing": listing,
+                                         "notes": len(catalog), "rejected": len(rejected)})
     return folder / "catalog.csv"
 
 
 def load_catalog(refresh: bool = False, progress: bool = True) -> pd.DataFrame:
     """The catalogue of notes, built on first use and cached in ``data/catalog.csv``.
 
-    The cache is rebuilt when ``refresh`` is set or when the data root
-    (:func:`data_root`) differs from the one it was built from.
+    The cache is rebuilt when ``refresh`` is set, when the data root
+    (:func:`data_root`) differs from the one it was built from, or when the
+    files under it changed (:func:`listing_key`: a file added, removed or
+    modified since).
     """
     root = data_root()
     meta_path = config.data_dir() / "catalog.json"
+    listing = listing_key(root)
     if not refresh and catalog_path().exists() and meta_path.exists():
-        if read_json(meta_path).get("root") == str(root):
+        try:
+            meta = read_json(meta_path)
+        except (OSError, ValueError):
+            meta = {}
+        if isinstance(meta, dict) and meta.get("root") == str(root) \
+                and meta.get("listing") == listing:
             return pd.read_csv(catalog_path(), keep_default_na=False,
                                dtype={"note": str, "dynamics": str, "perceptual_label": str},
                                na_values={"pitch": [""]})
     catalog, rejected = build_catalog(root, progress=progress)
-    write_catalog(catalog, rejected, root)
+    write_catalog(catalog, rejected, root, listing)
     return catalog
 
 
@@ -392,8 +457,8 @@ def summary(catalog: pd.DataFrame, rejected: pd.DataFrame | None = None) -> str:
     """Notes per instrument and source, and the rejected count, as text."""
     table = pd.crosstab(catalog["instrument"], catalog["source"], margins=True,
                         margins_name="total")
-    lines = [f"{len(catalog)} notes, {catalog['instrument'].nunique()} instruments, "
-             f"{(catalog['perceptual_label'] != '').sum()} with perceptual ratings",
+    lines = [(f"{len(catalog)} notes, {catalog['instrument'].nunique()} instruments, "
+              f"{(catalog['perceptual_label'] != '').sum()} with perceptual ratings"),
              table.to_string()]
     if rejected is not None:
         lines.append(f"rejected: {len(rejected)} file(s)")
@@ -410,8 +475,9 @@ def main_data(download: str | None = None) -> int:
         print(f"TinySOL downloaded to {download_tinysol()}")
     root = data_root()
     print(f"data root: {root}")
+    listing = listing_key(root)
     catalog, rejected = build_catalog(root)
-    path = write_catalog(catalog, rejected, root)
+    path = write_catalog(catalog, rejected, root, listing)
     print(summary(catalog, rejected))
     print(f"wrote {path}")
     return 0

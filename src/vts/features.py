@@ -19,7 +19,10 @@ Cache layout (``<root>`` = ``cache_dir`` or :func:`vts.config.features_dir`)::
 ``key`` hashes the transform's settings, the feature rule and the catalogue's
 content (``note_id``, ``path``, file size and modification time), so editing
 any of them computes a new set. An interrupted run restarts from its finished
-shards.
+shards; a damaged ``features.npz`` / ``normalizer.json`` (a truncated copy, a
+full disk) is reported and assembled again from the shards (any damaged shard
+is recomputed). The worker processes exit when their parent dies
+(:func:`vts.io.exit_with_parent`), so ``kill -9`` leaves none behind.
 """
 from __future__ import annotations
 
@@ -41,7 +44,15 @@ from . import config
 from .data import load_catalog
 from .dsp import ANALYSIS_SECONDS, Normalizer, get_transform, sustained_frame
 from .dsp import frames as frame_rules
-from .io import atomic_path, load_audio, read_json, write_json
+from .io import (
+    atomic_path,
+    check_usable,
+    exit_with_parent,
+    read_audio,
+    read_json,
+    resample,
+    write_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +97,7 @@ class FeatureSet:
         """Linear magnitude frames, float64, shape (n_notes, n_bins)."""
         return self.normalizer.inverse(self.frames)
 
-    def without(self, instruments) -> "FeatureSet":
+    def without(self, instruments) -> FeatureSet:
         """The same features minus the notes of ``instruments`` (a new cache key).
 
         The normaliser is kept: it describes the whole corpus, so frames of
@@ -130,21 +141,13 @@ def extract_note(path: str | os.PathLike, transform) -> tuple[np.ndarray, int]:
     Raises
     ------
     vts.io.AudioError
-        If the file cannot be decoded.
-    ValueError
-        If the note is shorter than :data:`vts.config.MIN_DURATION_SECONDS`,
-        silent (peak below :data:`vts.config.SILENCE_PEAK`) or not finite.
+        If the file cannot be decoded or is not usable (:func:`vts.io.check_usable`:
+        empty, not finite, silent, shorter than :data:`vts.config.MIN_DURATION_SECONDS`).
     """
     tr = get_transform(transform)
-    audio = load_audio(path, tr.sample_rate)
-    duration_s = audio.shape[0] / tr.sample_rate
-    if duration_s < config.MIN_DURATION_SECONDS:
-        raise ValueError(f"too short: {duration_s:.3f} s < {config.MIN_DURATION_SECONDS} s")
-    if not np.all(np.isfinite(audio)):
-        raise ValueError("audio contains NaN or infinite samples")
-    peak = float(np.max(np.abs(audio)))
-    if peak < config.SILENCE_PEAK:
-        raise ValueError(f"silent: peak {peak:.2e} < {config.SILENCE_PEAK}")
+    audio, sample_rate = read_audio(path)
+    check_usable(audio, sample_rate, path)
+    audio = resample(audio, sample_rate, tr.sample_rate)
     frame, index = sustained_frame(audio, tr, return_index=True)
     return frame.astype(np.float32), int(index)
 
@@ -253,7 +256,8 @@ def _run_shards(tasks: list[tuple], n_jobs: int, progress_bar) -> None:
             progress_bar.update(n_notes)
         return
 
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered",
+                        initializer=exit_with_parent, initargs=(os.getpid(),))
     for _, n_notes in parallel(delayed(_process_shard)(*task) for task in tasks):
         progress_bar.update(n_notes)
 
@@ -296,13 +300,38 @@ def _report_failures(failed: pd.DataFrame, transform: str, directory: Path) -> N
                       f"list in {directory / 'failed.csv'}", UserWarning, stacklevel=3)
 
 
+class _DamagedCache(Exception):
+    """A complete-looking cache whose ``features.npz`` or ``normalizer.json`` cannot be read."""
+
+
+def _read_complete(directory: Path, catalog: pd.DataFrame):
+    """The arrays and the normaliser of a complete cache, checked; :class:`_DamagedCache` if not."""
+    path = directory / "features.npz"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            note_ids = data["note_id"].tolist()
+            frames = data["frames"].astype(np.float32)
+            frame_index = data["frame_index"]
+            frequencies = data["frequencies_hz"]
+    except Exception as error:  # BadZipFile, EOFError, KeyError, ValueError, OSError ...
+        raise _DamagedCache(f"{path}: {type(error).__name__}: {error}") from error
+    n = len(note_ids)
+    if frames.ndim != 2 or frames.shape[0] != n or frame_index.shape != (n,) \
+            or frequencies.shape != (frames.shape[1],) or not np.all(np.isfinite(frames)):
+        raise _DamagedCache(f"{path}: arrays of inconsistent shapes or non-finite frames")
+    missing = set(note_ids) - set(catalog["note_id"].astype(str))
+    if missing:
+        raise _DamagedCache(f"{path}: notes not in the catalogue, e.g. {min(missing)!r}")
+    try:
+        normalizer = Normalizer.from_dict(read_json(directory / "normalizer.json"))
+    except Exception as error:  # any unreadable normaliser is recomputed
+        raise _DamagedCache(f"{directory / 'normalizer.json'}: {type(error).__name__}: "
+                            f"{error}") from error
+    return note_ids, frames, frame_index, frequencies, normalizer
+
+
 def _load_complete(directory: Path, catalog: pd.DataFrame, transform: str, key: str) -> FeatureSet:
-    with np.load(directory / "features.npz", allow_pickle=False) as data:
-        note_ids = data["note_id"].tolist()
-        frames = data["frames"].astype(np.float32)
-        frame_index = data["frame_index"]
-        frequencies = data["frequencies_hz"]
-    normalizer = Normalizer.from_dict(read_json(directory / "normalizer.json"))
+    note_ids, frames, frame_index, frequencies, normalizer = _read_complete(directory, catalog)
     by_id = catalog.assign(_id=catalog["note_id"].astype(str)).set_index("_id")
     aligned = by_id.loc[note_ids].reset_index(drop=True)
     tr = get_transform(transform)
@@ -348,7 +377,14 @@ def compute_features(catalog: pd.DataFrame, transform: str, *, cache_dir=None,
     directory = cache_path(tr.name, key, cache_dir)
     if (directory / "meta.json").is_file():
         log.info("%s: loading cached features from %s", tr.name, directory)
-        return _load_complete(directory, catalog, tr.name, key)
+        try:
+            return _load_complete(directory, catalog, tr.name, key)
+        except _DamagedCache as error:
+            log.warning("%s: damaged feature cache, recomputing it: %s", tr.name, error)
+            warnings.warn(f"{tr.name}: the cached features are damaged ({error}); recomputing "
+                          f"them from the shards in {directory / 'shards'}", UserWarning,
+                          stacklevel=2)
+            (directory / "meta.json").unlink(missing_ok=True)
 
     note_ids = catalog["note_id"].astype(str).tolist()
     paths = catalog["path"].astype(str).tolist()

@@ -220,7 +220,15 @@ def studies_dir() -> Path:
 
 
 def read_dissimilarity_matrix(path: str | os.PathLike) -> np.ndarray:
-    """Read a square matrix stored as its upper triangle (or in full) and symmetrise it."""
+    """Read a square matrix stored as its upper triangle (or in full) and symmetrise it.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, if it is not a numeric matrix, not square, smaller than
+        3 x 3, if it holds NaN / inf, if a dissimilarity is negative, or
+        if they are all equal (a constant matrix carries no ordering to agree with).
+    """
     path = Path(path)
     try:
         values = np.loadtxt(path, dtype=float, ndmin=2)
@@ -228,12 +236,26 @@ def read_dissimilarity_matrix(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"{path}: cannot read a numeric matrix ({error})") from error
     if values.shape[0] != values.shape[1]:
         raise ValueError(f"{path}: matrix is not square ({values.shape[0]}×{values.shape[1]})")
+    if len(values) < 3:
+        raise ValueError(f"{path}: a {len(values)}×{len(values)} matrix; a study needs at "
+                         "least 3 stimuli")
+    off = ~np.eye(len(values), dtype=bool)
     if not np.isfinite(values).all():
-        raise ValueError(f"{path}: matrix has non-finite values")
+        i, j = np.argwhere(~np.isfinite(values))[0]
+        raise ValueError(f"{path}: matrix has non-finite values (row {i + 1}, column {j + 1}: "
+                         f"{values[i, j]})")
+    if (values[off] < 0).any():
+        i, j = np.argwhere((values < 0) & off)[0]
+        raise ValueError(f"{path}: negative dissimilarity {values[i, j]:g} (row {i + 1}, "
+                         f"column {j + 1}); dissimilarities are >= 0")
     upper = np.triu(values, 1)
     lower = np.tril(values, -1).T
     if np.any(lower):  # stored in full: average the two halves
         upper = (upper + lower) / 2
+    pairs = upper[np.triu_indices(len(values), 1)]
+    if np.ptp(pairs) == 0:
+        raise ValueError(f"{path}: every dissimilarity is {pairs[0]:g}; a constant matrix "
+                         "says nothing about which stimuli are alike")
     return upper + upper.T
 
 
@@ -243,7 +265,8 @@ def load_study(study: str | os.PathLike) -> Study:
     Raises
     ------
     ValueError
-        If the matrix size differs from the number of audio stimuli (both given).
+        If the matrix is invalid (:func:`read_dissimilarity_matrix`) or its size
+        differs from the number of audio stimuli (both given); the file is named.
     """
     folder = Path(study)
     if not folder.is_dir():

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from sklearn.decomposition import PCA
 
@@ -146,9 +147,12 @@ class TimbreSpace:
         Raises
         ------
         SpaceError
-            If the directory or one of its files is missing or unreadable, or
-            if it was written in another format version; the message names the
-            directory and the file.
+            If the directory or one of its files is missing or unreadable, if
+            it was written in another format version, if ``config.json``'s
+            model sizes are not positive integers or disagree with the tensor
+            shapes in ``model.safetensors`` (checked from its header, before
+            anything is allocated), or if weights or codes hold NaN / inf;
+            the message names the directory and the file.
         """
         directory = Path(directory)
         if not directory.is_dir():
@@ -176,11 +180,18 @@ class TimbreSpace:
         for key in ("transform", "model"):
             if key not in config:
                 raise SpaceError(f"{directory}: config.json lacks {key!r}")
-        model_config = ModelConfig.from_dict(config["model"])
+        model_config = _model_config(directory, config["model"])
+        _check_weight_shapes(directory, model_config)
         model = VAE(model_config)
 
         def read_weights(path):
             state = load_file(str(path))
+            bad = [name for name, tensor in state.items()
+                   if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+            if bad:
+                raise SpaceError(f"{directory}: model.safetensors holds NaN or infinite weights "
+                                 f"(in {', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); "
+                                 "the space is damaged, retrain it")
             model.load_state_dict(state, strict=True)
             return state
 
@@ -386,6 +397,65 @@ class TimbreSpace:
                 f"n_bins={self.n_bins}, dir={str(self.directory)!r})")
 
 
+#: Integer fields of a space's model configuration, and the others.
+_INT_FIELDS = ("input_dim", "hidden_units", "n_hidden_layers", "latent_dim")
+
+
+def _model_config(directory: Path, raw) -> ModelConfig:
+    """The ``model`` section of ``config.json`` as a :class:`ModelConfig`, every field checked."""
+    where = f"{directory}: config.json"
+    if not isinstance(raw, dict):
+        raise SpaceError(f"{where}: 'model' must be an object, got {type(raw).__name__}")
+    missing = [k for k in _INT_FIELDS if k not in raw]
+    if missing:
+        raise SpaceError(f"{where}: model lacks {', '.join(missing)}")
+    for key in _INT_FIELDS:
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SpaceError(f"{where}: model.{key} must be a positive integer, got {value!r}")
+    likelihood = raw.get("likelihood", "learned")
+    if likelihood not in ("learned", "fixed"):
+        raise SpaceError(f"{where}: model.likelihood must be 'learned' or 'fixed', "
+                         f"got {likelihood!r}")
+    logvar = raw.get("fixed_logvar", 0.0)
+    if isinstance(logvar, bool) or not isinstance(logvar, (int, float)) \
+            or not math.isfinite(logvar):
+        raise SpaceError(f"{where}: model.fixed_logvar must be a finite number, got {logvar!r}")
+    try:
+        return ModelConfig.from_dict(raw)
+    except (TypeError, ValueError) as error:
+        raise SpaceError(f"{where}: {error}") from error
+
+
+def _check_weight_shapes(directory: Path, model_config: ModelConfig) -> None:
+    """Compare the tensor names and shapes of ``model.safetensors`` (its header only) with
+    those ``model_config`` gives, before the model is built: a tampered size (``hidden_units``
+    of 10**7) is refused without allocating anything."""
+    path = directory / "model.safetensors"
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            names = list(handle.keys())           # safe_open is no mapping
+            stored = {name: tuple(handle.get_slice(name).get_shape()) for name in names}
+    except Exception as error:
+        raise SpaceError(f"{directory}: cannot read model.safetensors: {error}") from error
+    where = f"{directory}: config.json and model.safetensors disagree"
+    if model_config.n_hidden_layers > len(stored):          # cheap bound before the meta model
+        raise SpaceError(f"{where}: {model_config.n_hidden_layers} hidden layers in the config, "
+                         f"{len(stored)} tensors in the weights")
+    with torch.device("meta"):                               # shapes only, no memory
+        expected = {name: tuple(t.shape) for name, t in VAE(model_config).state_dict().items()}
+    missing = sorted(set(expected) - set(stored))
+    extra = sorted(set(stored) - set(expected))
+    if missing or extra:
+        problems = ([f"missing tensors {', '.join(missing[:3])}"] if missing else []) \
+            + ([f"unexpected tensors {', '.join(extra[:3])}"] if extra else [])
+        raise SpaceError(f"{where}: {'; '.join(problems)}")
+    for name, shape in expected.items():
+        if stored[name] != shape:
+            raise SpaceError(f"{where}: {name} has shape {stored[name]} in the weights, the "
+                             f"config's sizes give {shape}")
+
+
 def _read_split(path: Path) -> pd.DataFrame:
     split = pd.read_csv(path, dtype={"note_id": str, "instrument": str, "split": str})
     if not {"note_id", "split"} <= set(split.columns):
@@ -400,6 +470,8 @@ def _read_latents(path: Path, latent_dim: int) -> pd.DataFrame:
         z = data["z"]
         if z.ndim != 2 or z.shape[1] != latent_dim:
             raise SpaceError(f"{path}: codes of shape {z.shape}, expected (n, {latent_dim})")
+        if not np.all(np.isfinite(z)):
+            raise SpaceError(f"{path}: codes hold NaN or infinite values")
         meta = {k: data[k] for k in data.files if k != "z"}
     for key in ("note_id", "instrument", "split"):
         if key not in meta:

@@ -64,7 +64,7 @@ from . import config as cfg
 from .data import note_labels, note_pitches, pitch_bands
 from .features import load_features
 from .instruments import HELD_OUT_INSTRUMENTS
-from .io import atomic_path, read_json
+from .io import atomic_path, folder_lock, read_json
 from .metrics import class_regularizer, evaluate_space, write_table1
 from .model import VAE, beta_schedule
 from .profiles import PROFILES, Profile, TrainConfig, get_profile  # noqa: F401 (get_profile re-exported)
@@ -657,7 +657,9 @@ def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
 
     Complete, current spaces are skipped, partial ones resumed; the regularised
     spaces start from the vanilla twin's end-of-stage-1 checkpoint when there
-    is one (identical to training them from scratch).
+    is one (identical to training them from scratch). One writer per models
+    folder: a second ``train_all`` on the same folder stops at once with
+    :class:`vts.io.LockError` naming the first.
 
     Parameters
     ----------
@@ -677,34 +679,36 @@ def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
     transforms = tuple(cfg.TRANSFORMS if transforms is None else transforms)
     out_root = Path(out_root) if out_root is not None else cfg.models_dir()
     plan = model_plan(transforms, profile, **overrides)
-    target = _load_target(plan[0][3])
-    dissimilarity = perception.combined_dissimilarity()
-    pairs = perception.pair_summary()
-    studies = perception.list_studies() if perception.studies_dir().is_dir() else []
-    for name in transforms:
-        features = training_features(name, progress)
-        novel = novel_features(name, progress=False)
-        stage1 = out_root / model_name(name, "vanilla") / STAGE1_CHECKPOINT
-        spaces = [(out_root / m, reg, c) for m, t, reg, c in plan if t == name]
-        for directory, regularized, config_k in spaces:
-            if space_is_current(directory, features, config_k, regularized):
-                _say(progress, f"{directory.name}: up to date")
-                continue
-            if regularized and not (directory / CHECKPOINT).is_file() and \
-                    _stage1_checkpoint_valid(stage1, config_k, features):
-                directory.mkdir(parents=True, exist_ok=True)
-                with atomic_path(directory / CHECKPOINT) as tmp:
-                    shutil.copyfile(stage1, tmp)
-            t0 = time.perf_counter()
-            space = train_space(features, target, config_k, directory, regularized, progress,
-                                dissimilarity=dissimilarity, pairs=pairs, novel=novel,
-                                studies=studies, save_stage1=not regularized)
-            m = space.metrics
-            _say(progress, f"{directory.name}: {time.perf_counter() - t0:.0f} s, test MSE "
-                           f"{m['test_mse']:.4f}, silhouette (PCA) "
-                           f"{m.get('silhouette_pca', float('nan')):.2f}, nearest-centroid "
-                           f"{m.get('centroid_accuracy', float('nan')):.0%}, Spearman (test) "
-                           f"{m['spearman_test']:.3f}")
-        if all(space_is_current(d, features, c, r) for d, r, c in spaces):
-            stage1.unlink(missing_ok=True)
-    return write_table1(out_root, table_dir)
+    out_root.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out_root, f"vts train --profile {profile}"):
+        target = _load_target(plan[0][3])
+        dissimilarity = perception.combined_dissimilarity()
+        pairs = perception.pair_summary()
+        studies = perception.list_studies() if perception.studies_dir().is_dir() else []
+        for name in transforms:
+            features = training_features(name, progress)
+            novel = novel_features(name, progress=False)
+            stage1 = out_root / model_name(name, "vanilla") / STAGE1_CHECKPOINT
+            spaces = [(out_root / m, reg, c) for m, t, reg, c in plan if t == name]
+            for directory, regularized, config_k in spaces:
+                if space_is_current(directory, features, config_k, regularized):
+                    _say(progress, f"{directory.name}: up to date")
+                    continue
+                if regularized and not (directory / CHECKPOINT).is_file() and \
+                        _stage1_checkpoint_valid(stage1, config_k, features):
+                    directory.mkdir(parents=True, exist_ok=True)
+                    with atomic_path(directory / CHECKPOINT) as tmp:
+                        shutil.copyfile(stage1, tmp)
+                t0 = time.perf_counter()
+                space = train_space(features, target, config_k, directory, regularized, progress,
+                                    dissimilarity=dissimilarity, pairs=pairs, novel=novel,
+                                    studies=studies, save_stage1=not regularized)
+                m = space.metrics
+                _say(progress, f"{directory.name}: {time.perf_counter() - t0:.0f} s, test MSE "
+                               f"{m['test_mse']:.4f}, silhouette (PCA) "
+                               f"{m.get('silhouette_pca', float('nan')):.2f}, nearest-centroid "
+                               f"{m.get('centroid_accuracy', float('nan')):.0%}, Spearman (test) "
+                               f"{m['spearman_test']:.3f}")
+            if all(space_is_current(d, features, c, r) for d, r, c in spaces):
+                stage1.unlink(missing_ok=True)
+        return write_table1(out_root, table_dir)

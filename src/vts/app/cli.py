@@ -1,7 +1,9 @@
 """The ``vts`` command line: one sub-command per step of the project.
 
 Every sub-command prints ``vts <command>: error: <message>`` (naming the
-file at fault) and exits with status 1 on bad input, instead of a traceback.
+file or the option at fault) and exits with status 1 on bad input, instead of
+a traceback; ``vts embed`` also has status 2 (see its ``--help``). Outputs are
+never one of the inputs and never replace a file unless ``--force``.
 This module holds the parser only; :mod:`vts.app.commands` (which pulls in
 torch, papermill and librosa) is imported once the arguments are parsed, so
 that ``vts --help`` and bad arguments answer at once.
@@ -18,6 +20,16 @@ from .. import __version__, config
 def _progress_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar")
+
+
+def _force_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="replace --out if it exists (it is never one of the inputs)")
+
+
+#: The Griffin-Lim duration limit, as vts.dsp.render.MAX_GRIFFIN_LIM_SECONDS (kept
+#: here as text so that the parser imports no numpy; a test keeps them equal).
+_GRIFFIN_LIM_LIMIT = "600 s"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,9 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
         "embed", help="latent codes, PCA coordinates and nearest instrument of sound files",
         description="Encode the sustained frame of each sound file (posterior mean) and write "
                     "one CSV row per file: path, z0..z{d-1}, pc1..pc3, nearest_instrument "
-                    "(nearest instrument centroid) and centroid_distance.")
+                    "(nearest instrument centroid) and centroid_distance. A file that "
+                    "vts data would reject (undecodable, empty, silent, too short) is "
+                    "listed on stderr with its reason and left out; the others are written.",
+        epilog="exit status: 0 every file embedded; 1 some files could not be embedded (each "
+               "listed on stderr, the others written to OUT.csv), or an error before any file "
+               "was read (nothing written); 2 no file could be embedded (nothing written).")
     p.add_argument("--model", required=True, metavar="DIR", help="timbre-space directory")
-    p.add_argument("--out", required=True, metavar="OUT.csv", help="CSV to write")
+    p.add_argument("--out", required=True, metavar="OUT.csv", help="CSV to write (.csv)")
+    _force_flag(p)
     p.add_argument("audio", nargs="+", metavar="AUDIO",
                    help="sound files (folders: every audio file under them)")
     _progress_flag(p)
@@ -79,18 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="latent path from A to B (expressive: A and B audio files; default "
                         "spherical)")
     p.add_argument("--steps", type=int, default=8,
-                   help="decoded points of a linear / spherical path (default 8)")
+                   help="decoded points of a linear / spherical path (2..10000, default 8)")
     p.add_argument("--scale", type=float, default=0.7,
-                   help="weight of the notes' own motion on an expressive path (default 0.7)")
+                   help="weight (>= 0) of the notes' own motion on an expressive path "
+                        "(default 0.7)")
     p.add_argument("--point", metavar="PC1,PC2,PC3", help="PCA coordinates of one point")
     p.add_argument("--seconds", type=float, default=None,
-                   help="duration in s (default: 1 for a point, 3 for a path)")
+                   help="duration in s (default: 1 for a point, 3 for a path); griffin-lim "
+                        f"renders at most {_GRIFFIN_LIM_LIMIT}, longer sounds need "
+                        "--reconstruction fast")
     p.add_argument("--reconstruction", default="griffin-lim", choices=["griffin-lim", "fast"],
                    help="phase retrieval through the transform, or the explorer's additive "
                         "rendering (default griffin-lim)")
     p.add_argument("--n-iter", type=int, default=config.GRIFFIN_LIM_ITERATIONS,
                    help=f"Griffin-Lim iterations (default {config.GRIFFIN_LIM_ITERATIONS})")
-    p.add_argument("--out", required=True, metavar="WAV", help="WAV file to write")
+    p.add_argument("--out", required=True, metavar="WAV", help="WAV file to write (.wav)")
+    _force_flag(p)
     p.set_defaults(command="synth")
 
     p = sub.add_parser("info", help="describe a trained timbre space",
@@ -107,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="timbre-space directory (repeatable)")
     p.add_argument("studies", nargs="*", metavar="STUDY_DIR",
                    help="study folders or names (default: every study)")
-    p.add_argument("--out", required=True, metavar="CSV", help="table to write")
+    p.add_argument("--out", required=True, metavar="CSV", help="table to write (.csv)")
+    _force_flag(p)
     p.set_defaults(command="evaluate")
     return parser
 
@@ -121,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"vts {args.command}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(f"vts {args.command}: error: out of memory", file=sys.stderr)
+        return 1
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         print(f"vts {args.command}: error: {error}", file=sys.stderr)
         return 1

@@ -1,22 +1,30 @@
-"""What each ``vts`` sub-command does (the parser lives in :mod:`vts.app.cli`)."""
+"""What each ``vts`` sub-command does (the parser lives in :mod:`vts.app.cli`).
+
+Bad input is refused before any heavy work, with the option and the file at
+fault named: every output file (``--out``) goes through :func:`check_output`
+(not one of the inputs, the right suffix, not an existing file unless
+``--force``, a folder that can be written) before a model is loaded; a sound
+file goes through the one rule of usable audio, :func:`vts.io.check_usable`.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 from tqdm.auto import tqdm
 
 from .. import config, paths
 from ..data import AUDIO_EXTENSIONS, main_data
+from ..dsp.render import MAX_FAST_SECONDS, MAX_GRIFFIN_LIM_SECONDS
 from ..features import compute_all
 from ..instruments import canonical
-from ..io import AudioError, atomic_path, write_wav
+from ..io import AudioError, atomic_path, check_usable, read_audio, write_wav
 from ..listeners import main_evaluate
 from ..space import TimbreSpace
 from ..train import train_all
@@ -70,17 +78,75 @@ def _load_space(model_dir: str):
 
 
 def _check_audio(path: Path) -> None:
-    """Fail fast on a sound file that is missing, empty or not decodable (header check)."""
+    """Fail fast on a sound file that is missing, undecodable or not usable
+    (:func:`vts.io.check_usable`: empty, silent, too short), before a model is loaded."""
+    audio, sample_rate = read_audio(path)
+    check_usable(audio, sample_rate, path)
 
 
-    if not path.is_file():
-        raise AudioError(f"{path}: no such audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: empty file (0 bytes)")
+#: Most points of a linear / spherical ``vts synth`` path (``--steps``).
+MAX_STEPS = 10_000
+
+
+def _same_file(a: Path, b: Path) -> bool:
     try:
-        sf.info(str(path))
-    except Exception as error:
-        raise AudioError(f"{path}: cannot decode audio ({error})") from error
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def check_output(out, command: str, suffix: str, inputs=(), force: bool = False,
+                 option: str = "--out") -> Path:
+    """Refuse an output file that would lose data or fail late, before any work.
+
+    Parameters
+    ----------
+    out : path-like
+        The ``--out`` of the user, named as given in every message.
+    command : str
+        The sub-command (``"embed"``), for the messages.
+    suffix : str
+        The one suffix of what the command writes (``".csv"``, ``".wav"``).
+    inputs : iterable of paths
+        The command's input files: ``out`` must be none of them.
+    force : bool
+        Replace an existing ``out`` (``--force``).
+
+    Raises
+    ------
+    ValueError
+        ``out`` is one of the inputs, has another suffix, or is a folder.
+    FileExistsError
+        ``out`` exists and ``force`` is not set.
+    OSError
+        The folder of ``out`` cannot be created or written.
+    """
+    path = Path(out)
+    for source in inputs:
+        if _same_file(path, Path(source)):
+            raise ValueError(f"{option} {out} is also an input ({source}); vts {command} "
+                             f"never overwrites its input, choose another {option}")
+    if path.is_dir():
+        raise ValueError(f"{option} {out} is a folder; give a file name ending in {suffix}")
+    if path.suffix.lower() != suffix:
+        raise ValueError(f"{option} {out}: vts {command} writes a {suffix} file; give a file "
+                         f"name ending in {suffix}")
+    if (path.exists() or path.is_symlink()) and not force:
+        raise FileExistsError(f"{option} {out} exists; give --force to replace it")
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{option} {out}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{option} {out}: cannot write into {folder} (permission denied)")
+    return path
+
+
+def _write_error(out, option: str, error: OSError) -> OSError:
+    """An error of writing ``out`` that names the user's path, not the temporary file."""
+    reason = error.strerror or str(error)
+    return OSError(f"{option} {out}: cannot write it ({reason})")
 
 
 def _audio_files(paths: list[str]) -> list[Path]:
@@ -101,7 +167,11 @@ def _audio_files(paths: list[str]) -> list[Path]:
 
 
 def _encode_file(space, path: Path):
-    """Posterior mean of a file's sustained frame; every failure names the file."""
+    """Posterior mean of a file's sustained frame; every failure names the file.
+
+    The file must be usable audio (:func:`vts.io.check_usable`, applied by
+    :meth:`TimbreSpace.encode_audio` to files).
+    """
 
     try:
         return space.encode_audio(path)
@@ -111,32 +181,54 @@ def _encode_file(space, path: Path):
         raise ValueError(f"{path}: {error}") from error
 
 
+#: Exit status of ``vts embed`` when some files failed (the others are written)
+#: and when none could be embedded (nothing is written).
+EMBED_SOME_FAILED, EMBED_NONE_EMBEDDED = 1, 2
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
-
-
     _check_model_dir(args.model)
     files = _audio_files(args.audio)
-    for path in files:
-        _check_audio(path)
+    check_output(args.out, "embed", ".csv", files, args.force)
     space = _load_space(args.model)
+    codes, kept, failed = [], [], []
     with tqdm(files, desc="embed", unit="file", disable=not args.progress, leave=False) as bar:
-        codes = np.stack([_encode_file(space, path) for path in bar])
+        for path in bar:
+            try:
+                codes.append(_encode_file(space, path))
+                kept.append(path)
+            except (AudioError, ValueError, RuntimeError) as error:
+                failed.append(error)
+    for error in failed:
+        print(f"vts embed: error: {error}", file=sys.stderr)
+    if not kept:
+        print(f"vts embed: no file could be embedded ({len(failed)} failed); {args.out} not "
+              "written", file=sys.stderr)
+        return EMBED_NONE_EMBEDDED
+    codes = np.stack(codes)
     pcs = np.asarray(space.to_pca(codes), dtype=np.float64)
     centroids = space.centroids
     dist = np.linalg.norm(codes[:, None, :].astype(np.float64)
                           - centroids.to_numpy(np.float64)[None, :, :], axis=2)
     table = pd.DataFrame(codes, columns=space.z_columns)
-    table.insert(0, "path", [str(p) for p in files])
+    table.insert(0, "path", [str(p) for p in kept])
     for i in range(pcs.shape[1]):
         table[f"pc{i + 1}"] = pcs[:, i]
     table["nearest_instrument"] = centroids.index[dist.argmin(axis=1)].astype(str)
     table["centroid_distance"] = dist.min(axis=1)
-    with atomic_path(args.out) as tmp:
-        table.to_csv(tmp, index=False)
+    try:
+        with atomic_path(args.out) as tmp:
+            table.to_csv(tmp, index=False)
+    except OSError as error:
+        raise _write_error(args.out, "--out", error) from error
     counts = table["nearest_instrument"].value_counts()
     print(f"embedded {len(table)} file(s) in {space.name}: "
           + ", ".join(f"{name} {n}" for name, n in counts.items()))
     print(f"wrote {args.out}")
+    if failed:
+        print(f"vts embed: {len(failed)} of {len(files)} file(s) could not be embedded (listed "
+              f"above); wrote the {len(kept)} other(s) to {args.out}", file=sys.stderr)
+        return EMBED_SOME_FAILED
     return 0
 
 
@@ -170,7 +262,7 @@ def _endpoint(space, spec: str, trajectory: bool):
     """Code (and, for expressive paths, per-frame codes) of an audio file or an instrument."""
 
     path = Path(spec)
-    if path.exists():
+    if path.is_file():
         z = _encode_file(space, path)
         if not trajectory:
             return z, None
@@ -194,45 +286,83 @@ def _endpoint(space, spec: str, trajectory: bool):
                      f"(instruments: {', '.join(space.instruments)})")
 
 
-def cmd_synth(args: argparse.Namespace) -> int:
+def _check_synth_options(args: argparse.Namespace) -> float:
+    """The numeric options of ``vts synth``, each error naming its option; the duration (s)."""
     if args.point is None and (args.start is None or args.end is None):
         raise ValueError("give --point PC1,PC2,PC3, or both --from and --to")
     if args.point is not None and (args.start is not None or args.end is not None):
         raise ValueError("give either --point or --from/--to, not both")
-    if args.seconds is not None and not args.seconds > 0:
-        raise ValueError(f"--seconds must be > 0, got {args.seconds}")
-    _check_model_dir(args.model)
-    if args.point is not None:
-        _parse_point(args.point, args.model, _pca_axes(args.model))
-    for spec in (args.start, args.end):
-        if spec is not None and Path(spec).exists():
-            _check_audio(Path(spec))
-    space = _load_space(args.model)
+    seconds = args.seconds if args.seconds is not None else (1.0 if args.point is not None else 3.0)
+    if not math.isfinite(seconds) or not seconds > 0:
+        raise ValueError(f"--seconds must be a finite number > 0, got {seconds}")
+    if args.reconstruction == "griffin-lim" and seconds > MAX_GRIFFIN_LIM_SECONDS:
+        raise ValueError(f"--seconds {seconds:g}: Griffin-Lim renders at most "
+                         f"{MAX_GRIFFIN_LIM_SECONDS:g} s (its memory grows with the duration, "
+                         f"about 7 MB per second); use --reconstruction fast for longer sounds")
+    if args.reconstruction == "fast" and seconds > MAX_FAST_SECONDS:
+        raise ValueError(f"--seconds {seconds:g}: --reconstruction fast renders at most "
+                         f"{MAX_FAST_SECONDS:g} s")
+    if not 2 <= args.steps <= MAX_STEPS:
+        raise ValueError(f"--steps must be an integer from 2 to {MAX_STEPS}, got {args.steps}")
+    if not math.isfinite(args.scale) or args.scale < 0:
+        raise ValueError(f"--scale must be a finite number >= 0, got {args.scale}")
+    if args.n_iter < 0:
+        raise ValueError(f"--n-iter must be an integer >= 0, got {args.n_iter}")
+    return float(seconds)
+
+
+def _synthesize(args: argparse.Namespace, space, seconds: float):
+    """The audio of ``vts synth`` and its description."""
     tr = space.transform
     rate = int(tr.sample_rate)
     if args.point is not None:
-        seconds = args.seconds or 1.0
         point = _parse_point(args.point, space.directory, int(space.pca.n_components_))
         z = space.from_pca(np.asarray(point, dtype=np.float64))
         audio = space.synthesize(z, seconds, method=args.reconstruction, n_iter=args.n_iter)
-        what = f"point {args.point}"
+        return audio, f"point {args.point}"
+    expressive = args.path == "expressive"
+    z_a, frames_a = _endpoint(space, args.start, expressive)
+    z_b, frames_b = _endpoint(space, args.end, expressive)
+    if expressive:
+        n_frames = int(tr.n_frames(max(1, round(seconds * rate))))
+        path = paths.expressive_path(frames_a, frames_b, n_frames, scale=args.scale)
     else:
-        seconds = args.seconds or 3.0
-        expressive = args.path == "expressive"
-        z_a, frames_a = _endpoint(space, args.start, expressive)
-        z_b, frames_b = _endpoint(space, args.end, expressive)
-        if expressive:
-            n_frames = int(tr.n_frames(max(1, round(seconds * rate))))
-            path = paths.expressive_path(frames_a, frames_b, n_frames, scale=args.scale)
-        else:
-            path = paths.PATHS[args.path](z_a, z_b, args.steps)
-        audio = paths.path_audio(space, path, seconds, method=args.reconstruction,
-                                 n_iter=args.n_iter)
-        what = f"{args.path} path {args.start} -> {args.end} ({len(path)} points)"
+        path = paths.PATHS[args.path](z_a, z_b, args.steps)
+    audio = paths.path_audio(space, path, seconds, method=args.reconstruction,
+                             n_iter=args.n_iter)
+    return audio, f"{args.path} path {args.start} -> {args.end} ({len(path)} points)"
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    seconds = _check_synth_options(args)
+    _check_model_dir(args.model)
+    if args.point is not None:
+        _parse_point(args.point, args.model, _pca_axes(args.model))
+    inputs = [Path(spec) for spec in (args.start, args.end)
+              if spec is not None and Path(spec).is_file()]
+    check_output(args.out, "synth", ".wav", inputs, args.force)
+    for path in inputs:
+        _check_audio(path)
+    space = _load_space(args.model)
+    rate = int(space.transform.sample_rate)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):     # reported below, not warned
+            audio, what = _synthesize(args, space, seconds)
+    except ValueError as error:
+        if not str(error).startswith("render: magnitudes must be finite"):
+            raise
+        cause = (f"--point {args.point} is too far from the notes" if args.point is not None
+                 else f"--scale {args.scale:g} moves too far from the notes"
+                 if args.path == "expressive" else "the path leaves the notes")
+        raise ValueError(f"{cause} of {space.directory}: the decoded spectrum is not finite") \
+            from error
     audio = np.asarray(audio, dtype=np.float32)
     if not np.all(np.isfinite(audio)):
         raise RuntimeError(f"{space.directory}: synthesis produced non-finite samples")
-    write_wav(args.out, audio, rate)
+    try:
+        write_wav(args.out, audio, rate)
+    except OSError as error:
+        raise _write_error(args.out, "--out", error) from error
     print(f"{what}: {len(audio) / rate:.2f} s ({args.reconstruction}) -> {args.out}")
     return 0
 
@@ -304,5 +434,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     for model in args.model:
         _check_model_dir(model)
+    check_output(args.out, "evaluate", ".csv", (), args.force)
     models = args.model if len(args.model) > 1 else args.model[0]
     return main_evaluate(models, args.studies, args.out)

@@ -1,10 +1,13 @@
-"""The JupyterLab explorer of a timbre space, and a fast audio rendering of decoded frames.
+"""The JupyterLab explorer of a timbre space.
 
-:class:`Explorer` shows a trained :class:`vts.space.TimbreSpace` as three
-linked views: sliders over the first three PCA axes (or over the raw latent
-dimensions), a 3-D scatter of the corpus codes in PCA coordinates with a cursor,
-and the decoded spectrum; the decoded note is played by an ``ipywidgets.Audio``.
-Everything the widgets show is also reachable from Python without a browser::
+:class:`Explorer` shows a trained :class:`vts.space.TimbreSpace` as linked views:
+sliders over the first three PCA axes (or over the raw latent dimensions), a
+3-D map of the corpus codes in PCA coordinates (axes named with their share of
+the variance, instruments in the palette of :func:`vts.app.plots.instrument_color`,
+centroids labelled) with a cursor, the decoded spectrum on a fixed dB axis, and
+a path mode: a sound gliding from one instrument to another, with the spectra
+decoded along the path as a heat map and a cursor that moves along it. Every
+view is also reachable from Python without a browser::
 
     explorer = Explorer(space)
     explorer.set_pca(0.5, -0.2, 0.0)
@@ -12,35 +15,43 @@ Everything the widgets show is also reachable from Python without a browser::
     explorer.current_audio             # float32 at config.SAMPLE_RATE
     explorer.widget                    # the container to display
 
-Fast reconstruction
--------------------
-Griffin-Lim through the NSGT costs one forward and one inverse transform per
-iteration, far too slow to follow a slider. ``reconstruction="fast"`` instead
-renders the decoded magnitude frame additively: one sinusoid per bin, at the
-bin's centre frequency (rounded to a 1-Hz grid so that one second of signal is
-exactly periodic and can be tiled without a seam), with fixed random phases
-(seeded: the same point always gives the same sound). The amplitudes are
-calibrated against the transform itself: :func:`band_response` analyses unit
-sinusoids once per transform to get how much each sinusoid shows in each bin,
-and :func:`sinusoid_amplitudes` inverts that (non-negative, multiplicative
-updates in the power domain), so that re-analysing the sound gives back the
-decoded magnitude. A render is then one inverse real FFT.
-``reconstruction="griffin-lim"`` uses phase retrieval; both come from the one
-renderer, :func:`vts.dsp.render`.
-``benchmarks/bench_explorer.py`` measures both (latency and spectral error).
+Behaviour in the browser
+------------------------
+- Sliders span the 1st-99th percentile of the training codes on each axis
+  (:attr:`Explorer.slider_ranges`); a cursor outside that box (a code set from
+  Python, a latent move) is shown clamped on the slider and named in an
+  "outside the corpus" note (:attr:`Explorer.outside_corpus`).
+- The browser rounds every value the kernel writes to a slider to the slider's
+  step and sends it back. Such an echo (within half a step of what was written)
+  is ignored: a picked instrument stays picked, switching between PCA and
+  latent sliders changes nothing, and a path sound is not replaced.
+- The kernel never writes back to the slider being moved (its value is the
+  user's), so quick keyboard steps all count; when the kernel runs an event
+  loop, redraws are coalesced (one per burst of slider messages, always with
+  the last value).
+- The dB axis is fixed (:attr:`Explorer.db_range`: the 99th percentile of the
+  peaks of the decoded training spectra, plus a margin, down 80 dB).
+
+Sound: ``reconstruction="fast"`` renders the decoded frame additively
+(:class:`vts.dsp.FastRenderer`, about a millisecond); ``"griffin-lim"`` runs
+phase retrieval; both through the one renderer, :func:`vts.dsp.render`.
+``benchmarks/bench_explorer.py`` measures both, and the browser latency.
 """
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import deque
 from collections.abc import Sequence
 
+import anywidget
 import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
+import traitlets as T
 from IPython.display import display
 
 from ..dsp import METHODS, N_ITER, FastRenderer, render, to_db, wav_bytes
-from ..dsp.render import FLOOR_DB
 from ..paths import PATHS, path_audio
 from .plots import instrument_color
 
@@ -48,6 +59,219 @@ from .plots import instrument_color
 RECONSTRUCTIONS = tuple(reversed(METHODS))
 #: Latent path kinds the explorer's path mode offers (expressive paths need notes' frames).
 PATH_KINDS = ("spherical", "linear")
+#: Percentiles of the training codes spanned by the sliders.
+PERCENTILES = (1.0, 99.0)
+#: Steps across a slider's range.
+SLIDER_STEPS = 200
+#: Dynamic range (dB) of the spectrum axis, and the margin above the corpus' peaks.
+DB_SPAN, DB_MARGIN = 80.0, 6.0
+#: Training codes decoded to set the dB axis.
+DB_SAMPLE = 512
+#: The picker's entry for "no instrument picked".
+NO_PICK = "— none —"
+#: Values a slider remembers having been shown (a late echo of one is not a move).
+ECHO_MEMORY = 8
+#: Width (px) of the controls column; the map takes the rest, the spectra the full width.
+CONTROLS_PX = 400
+
+
+#: The browser side of :class:`PlotView` (anywidget ESM). plotly.js comes once per page,
+#: from the one view that carries it (the map); the others wait for it. The spectrum is
+#: redrawn as soon as it arrives (its SVG path rewritten in place, plotly's full redraw
+#: once the updates pause); the other views at most once per frame (the 3-D map: after
+#: the next paint, at most every 100 ms), always with the latest state.
+_ESM = r"""
+function loadPlotly(model) {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  const src = model.get("plotly_js");
+  if (src && !window.__vtsPlotly) {
+    window.__vtsPlotly = new Promise((resolve, reject) => {
+      const script = document.createElement("script"), amd = window.define;
+      window.define = undefined;               // plotly.js is UMD: make it set window.Plotly
+      script.src = URL.createObjectURL(new Blob([src], {type: "text/javascript"}));
+      script.onload = () => { window.define = amd; resolve(window.Plotly); };
+      script.onerror = () => { window.define = amd; reject(new Error("plotly.js failed")); };
+      document.head.appendChild(script);
+    });
+  }
+  if (window.__vtsPlotly) return window.__vtsPlotly;
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const poll = () => {
+      if (window.__vtsPlotly) return window.__vtsPlotly.then(resolve, reject);
+      if (performance.now() - t0 > 120000) return reject(new Error("no plotly.js"));
+      setTimeout(poll, 50);
+    };
+    poll();
+  });
+}
+function floats(dv) {
+  if (!dv || !dv.byteLength) return new Float32Array(0);
+  return new Float32Array(dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength));
+}
+function onFrame(fn) {
+  let queued = false;
+  return () => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => { queued = false; fn(); });
+  };
+}
+function fastLine(div, trace, y) {
+  // rewrite a drawn line trace's SVG path for new y values (same x): no replot
+  const full = div._fullLayout, data = div._fullData && div._fullData[trace];
+  const traces = div.querySelectorAll(".scatterlayer .trace");
+  const path = traces[trace] && traces[trace].querySelector("path.js-line");
+  if (!full || !data || !path || !data.x || data.x.length !== y.length) return false;
+  const xa = full.xaxis, ya = full.yaxis;
+  let d = "";
+  for (let i = 0; i < y.length; i++) {
+    d += (i ? "L" : "M") + xa.c2p(xa.d2c(data.x[i])).toFixed(2) + ","
+       + ya.c2p(ya.d2c(y[i])).toFixed(2);
+  }
+  path.setAttribute("d", d);
+  div.data[trace].y = y;
+  return true;
+}
+function afterPaint(fn, gap) {
+  // after the next paint (the spectrum goes first), at most once per `gap` ms, latest state:
+  // a 3-D redraw is the slowest thing on the page (software WebGL: ~100 ms)
+  let queued = false, last = 0;
+  return () => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => setTimeout(() => {
+      setTimeout(() => { queued = false; last = performance.now(); fn(); },
+                 Math.max(0, last + gap - performance.now()));
+    }, 0));
+  };
+}
+async function render({ model, el }) {
+  const div = document.createElement("div");
+  div.style.width = "100%";
+  div.className = "vts-plot vts-" + model.get("kind");
+  div.textContent = "loading plotly.js ...";
+  el.appendChild(div);
+  let P;
+  try { P = await loadPlotly(model); } catch (e) { div.textContent = String(e); return; }
+  div.textContent = "";
+  const fig = model.get("figure"), dyn = model.get("dynamic");
+  await P.newPlot(div, fig.data, fig.layout, {responsive: true, displaylogo: false});
+  const n = () => model.get("n_bins");
+  const pathRow = (k) => Array.from(floats(model.get("path_db")).subarray(k * n(), (k + 1) * n()));
+  const drawn = () => {
+    div.dataset.drawn = String(performance.now());
+    div.dataset.draws = String(Number(div.dataset.draws || 0) + 1);
+  };
+  const handlers = {};
+  if ("line" in dyn) {
+    // at once, what the eye waits for: the line's SVG path is rewritten in place (~1 ms);
+    // plotly's own redraw (~50 ms here) follows once the updates pause (hover, data)
+    let settle = null;
+    const full = () => P.restyle(div, {y: [Array.from(floats(model.get("spectrum")))]},
+                                 [dyn.line]);
+    handlers["change:spectrum"] = () => {
+      div.dataset.received = String(performance.now());
+      const y = Array.from(floats(model.get("spectrum")));
+      if (!fastLine(div, dyn.line, y)) full();
+      drawn();
+      clearTimeout(settle);
+      settle = setTimeout(full, 300);
+    };
+  }
+  if ("step_line" in dyn) handlers["change:path_step"] = onFrame(() => {
+    const k = model.get("path_step");
+    if (k < 0) return;
+    P.restyle(div, {y: [pathRow(k)], visible: true, name: "path step " + (k + 1)},
+              [dyn.step_line]);
+  });
+  if ("heat" in dyn) {
+    handlers["change:path_db"] = onFrame(() => {
+      const steps = model.get("path_times").length, flat = floats(model.get("path_db"));
+      if (!flat.length) return;
+      const z = [];
+      for (let b = 0; b < n(); b++) {
+        const row = new Array(steps);
+        for (let k = 0; k < steps; k++) row[k] = flat[k * n() + b];
+        z.push(row);
+      }
+      P.restyle(div, {z: [z], x: [model.get("path_times")]}, [dyn.heat]);
+      P.relayout(div, {"title.text": model.get("title")});
+    });
+    handlers["change:path_step"] = onFrame(() => {
+      const t = model.get("path_times")[Math.max(0, model.get("path_step"))];
+      P.restyle(div, {x: [[t, t]]}, [dyn.heat_cursor]);
+    });
+  }
+  if ("cursor" in dyn) {
+    handlers["change:cursor"] = afterPaint(() => {
+      const c = model.get("cursor");
+      P.restyle(div, {x: [[c[0]]], y: [[c[1]]], z: [[c[2]]]}, [dyn.cursor]);
+    }, 100);
+    handlers["change:path_xyz"] = afterPaint(() => {
+      const p = model.get("path_xyz");
+      P.restyle(div, {x: [p.map(q => q[0])], y: [p.map(q => q[1])], z: [p.map(q => q[2])]},
+                [dyn.path]);
+    }, 0);
+    handlers["change:path_step"] = afterPaint(() => {
+      const p = model.get("path_xyz"), k = model.get("path_step");
+      if (k < 0 || !p.length) return;
+      P.restyle(div, {x: [[p[k][0]]], y: [[p[k][1]]], z: [[p[k][2]]]}, [dyn.step_marker]);
+    }, 100);
+  }
+  for (const [name, fn] of Object.entries(handlers)) { model.on(name, fn); fn(); }
+  const resize = onFrame(() => P.Plots.resize(div));
+  const observer = new ResizeObserver(resize);
+  observer.observe(el);
+  return () => {
+    for (const [name, fn] of Object.entries(handlers)) model.off(name, fn);
+    observer.disconnect();
+    P.purge(div);
+  };
+}
+export default { render };
+"""
+
+
+class PlotView(anywidget.AnyWidget):
+    """One plotly figure in the browser, drawn by plotly.js and updated in place.
+
+    Only what changes travels: the spectrum as float32 bytes, the cursor and path
+    coordinates, the path's spectra and the path step. Replaces plotly's
+    ``FigureWidget``, whose every instance ships (and makes the browser evaluate)
+    the 4.9 MB plotly bundle, and which anywidget gives up on after 2 s: on a loaded
+    machine the map then stays empty. Here plotly.js travels once, with the map.
+    """
+
+    _esm = T.Unicode(_ESM).tag(sync=True)
+    kind = T.Unicode("").tag(sync=True)
+    plotly_js = T.Unicode("").tag(sync=True)
+    #: The static figure: ``{"data": [...], "layout": {...}}`` (plotly JSON).
+    figure = T.Dict().tag(sync=True)
+    #: Trace indices of what moves: line, step_line, heat, heat_cursor, cursor, path...
+    dynamic = T.Dict().tag(sync=True)
+    n_bins = T.Int(0).tag(sync=True)
+    spectrum = T.Bytes(b"").tag(sync=True)
+    cursor = T.List([0.0, 0.0, 0.0]).tag(sync=True)
+    path_xyz = T.List([]).tag(sync=True)
+    path_db = T.Bytes(b"").tag(sync=True)
+    path_times = T.List([]).tag(sync=True)
+    path_step = T.Int(-1).tag(sync=True)
+    title = T.Unicode("").tag(sync=True)
+
+    @classmethod
+    def of(cls, kind: str, fig, dynamic: dict, **traits) -> PlotView:
+        return cls(kind=kind, figure=fig.to_plotly_json(), dynamic=dynamic,
+                   layout=W.Layout(width="100%"), **traits)
+
+    def traces(self) -> list:
+        """The figure's traces as plotly objects (with their current dynamic values)."""
+        return list(go.Figure(self.figure).data)
+
+
+def _floats(data: bytes, n: int = 0) -> np.ndarray:
+    a = np.frombuffer(data, dtype=np.float32)
+    return a.reshape(-1, n) if n else a
 
 
 def latent_path(z_a, z_b, kind: str = "spherical", n_steps: int = 32) -> np.ndarray:
@@ -65,8 +289,8 @@ class Explorer:
     Parameters
     ----------
     space : TimbreSpace
-        A loaded space (``latents``, ``instruments``, ``centroids``,
-        ``to_pca`` / ``from_pca``, ``decode_magnitude``, ``transform``).
+        A loaded space (``latents``, ``instruments``, ``centroids``, ``codes``,
+        ``pca``, ``to_pca`` / ``from_pca``, ``decode_magnitude``, ``transform``).
     reconstruction : {"fast", "griffin-lim"}
         How the decoded frame becomes sound (see the module docstring).
     seconds : float
@@ -74,9 +298,10 @@ class Explorer:
     path_seconds : float
         Duration (s) of a path between two instruments.
     path_steps : int
-        Decoded points along a path.
+        Decoded points along a path (columns of its heat map).
     autoplay : bool
-        Play every new sound as soon as it is ready (in the browser).
+        Play every new sound as soon as it is ready (in the browser); a path
+        then also starts its moving cursor.
     axes : {"pca", "latent"}
         Sliders shown first: the three PCA axes or the raw latent dimensions
         (a toggle switches between them).
@@ -92,9 +317,10 @@ class Explorer:
     Moving a PCA slider moves the current code along that PCA axis and keeps
     its part orthogonal to the PCA plane: from the start (the mean code, on the
     plane) the code is exactly ``space.from_pca(p)``; after
-    :meth:`select_instrument` the centroid's off-plane part is kept. Updates
-    are synchronous: when a setter returns, spectrum, audio and plots are
-    current. ``last_timings`` gives the milliseconds of the last update.
+    :meth:`select_instrument` the centroid's off-plane part is kept. Setters
+    called from Python are synchronous: when they return, spectrum, audio and
+    plots are current. ``last_timings`` gives the milliseconds of the last
+    redraw; ``counts`` how many redraws and sound swaps there have been.
     """
 
     def __init__(self, space, reconstruction: str = "fast", seconds: float = 1.0,
@@ -124,14 +350,16 @@ class Explorer:
         self._n_pca = int(space.pca.n_components_)
         self._renderer = FastRenderer(space.transform, self.sample_rate, self.seed) \
             if reconstruction == "fast" else None
+        self._corpus()
         self._z = np.asarray(space.from_pca(np.zeros(self._n_pca)), dtype=np.float32)
         self._instrument: str | None = None
-        self._spectrum = None
-        self._audio = None
-        self._path = None
-        self._path_audio = None
+        self._spectrum = self._audio = self._path = self._path_audio = self._path_db = None
         self._silent = False
+        self._pending = False
         self.last_timings: dict[str, float] = {}
+        #: ``last_timings["total_ms"]`` of the last redraws (benchmarks read them).
+        self.timings: deque[float] = deque(maxlen=256)
+        self.counts = {"redraws": 0, "audio": 0, "path_audio": 0}
         self._build(axes)
         self._refresh()
 
@@ -178,6 +406,34 @@ class Explorer:
         return None if self._path is None else self._path.copy()
 
     @property
+    def slider_ranges(self) -> dict[str, np.ndarray]:
+        """``{"pca": (3, 2), "latent": (latent_dim, 2)}``: [low, high] of each slider, the
+        1st and 99th percentiles of the training codes on that axis."""
+        return {"pca": self._pca_box.copy(), "latent": self._z_box.copy()}
+
+    @property
+    def db_range(self) -> tuple[float, float]:
+        """The fixed [low, high] of the spectrum's dB axis (and of the path heat map)."""
+        return self._db_lo, self._db_hi
+
+    @property
+    def outside_corpus(self) -> list[str]:
+        """Axes (``PC1``.., ``z0``..) on which the cursor is outside the sliders' box."""
+        def beyond(v, lo, hi):                       # by more than half a slider step
+            tol = (hi - lo) / SLIDER_STEPS / 2
+            return v < lo - tol or v > hi + tol
+
+        p = self.current_pca
+        out = [f"PC{i + 1}" for i, (lo, hi) in enumerate(self._pca_box) if beyond(p[i], lo, hi)]
+        return out + [f"z{i}" for i, (lo, hi) in enumerate(self._z_box)
+                      if beyond(self._z[i], lo, hi)]
+
+    @property
+    def shown_spectrum_db(self) -> np.ndarray:
+        """The spectrum the browser draws: dB, floored at the axis' low end, ``(n_bins,)``."""
+        return _floats(self._spectrum_view.spectrum).copy()
+
+    @property
     def widget(self):
         """The ipywidgets container to display."""
         return self._widget
@@ -188,10 +444,9 @@ class Explorer:
         p = np.array([pc1, pc2, pc3][: self._n_pca], dtype=np.float64)
         if not np.all(np.isfinite(p)):
             raise ValueError(f"PCA coordinates must be finite, got {p}")
-        z = np.asarray(self._z, dtype=np.float64)
-        residual = z - np.asarray(self.space.from_pca(self.space.to_pca(z)), dtype=np.float64)
         self._instrument = None
-        self._set_z(np.asarray(self.space.from_pca(p), dtype=np.float64) + residual)
+        self._z = self._pca_move(p)
+        self._refresh()
 
     def set_latent(self, z: Sequence[float]) -> None:
         """Move the cursor to a code ``(latent_dim,)``."""
@@ -199,24 +454,29 @@ class Explorer:
         if z.shape != self._z.shape or not np.all(np.isfinite(z)):
             raise ValueError(f"code must be finite with shape {self._z.shape}, got {z.shape}")
         self._instrument = None
-        self._set_z(z)
+        self._z = z.astype(np.float32)
+        self._refresh()
 
     def select_instrument(self, name: str) -> None:
         """Move the cursor to an instrument's centroid (its full code)."""
         if name not in self._centroids.index:
             raise KeyError(f"{name!r} is not an instrument of this space; "
                            f"choose from {self.instruments}")
-        self._set_z(self._centroids.loc[name].to_numpy(np.float64))
+        self._z = self._centroids.loc[name].to_numpy(np.float32)
         self._instrument = name
-        self._sync_picker()
+        self._refresh()
 
     def play_path(self, start: str, end: str, kind: str = "spherical") -> np.ndarray:
         """Render (and play) a path from one instrument's centroid to another's.
 
+        The path is drawn in the map, its decoded spectra in the heat map (time
+        along x); the path position slider (and its play button) moves a cursor
+        along both and shows that step's spectrum. The cursor's own note is kept.
+
         Returns
         -------
         np.ndarray
-            float32 audio, ``path_seconds`` long; the path is drawn in the scatter.
+            float32 audio, ``path_seconds`` long.
         """
         for name in (start, end):
             if name not in self._centroids.index:
@@ -228,90 +488,162 @@ class Explorer:
         audio = path_audio(self.space, path, self.path_seconds, method=self.reconstruction,
                            n_iter=self.n_iter, seed=self.seed, renderer=self._renderer)
         self._path, self._path_audio = path, np.asarray(audio, dtype=np.float32)
-        xyz = np.asarray(self.space.to_pca(path), dtype=np.float64)
-        with self._scatter.batch_update():
-            self._scatter.data[self._path_trace].update(
-                x=xyz[:, 0], y=_col(xyz, 1), z=_col(xyz, 2), name=f"{kind} path")
-        self._audio_widget.value = wav_bytes(self._path_audio, self.sample_rate)
-        self._status.value = (f"path {start} &rarr; {end} ({kind}, {self.path_seconds:g} s, "
-                              f"{self.reconstruction})")
+        self._path_db = to_db(np.asarray(self.space.decode_magnitude(path), dtype=np.float64),
+                              self._db_lo)
+        self._path_xyz = np.asarray(self.space.to_pca(path), dtype=np.float64)
+        db = self._path_db.astype(np.float32).tobytes()
+        self._heat.title = f"{start} → {end}: {kind} path, decoded spectra (dB)"
+        self._heat.path_db = self._spectrum_view.path_db = db
+        self._map.path_xyz = _xyz(self._path_xyz)
+        self._path_audio_widget.value = wav_bytes(self._path_audio, self.sample_rate)
+        self._path_audio_widget.autoplay = self.autoplay
+        self._path_audio_widget.layout.display = None
+        self.counts["path_audio"] += 1
+        self._play.playing = False
+        self._set_silently(self._path_position, "value", 0)
+        self._show_path_step(0, force=True)
+        if self.autoplay:
+            self._play.playing = True
+        self._path_status.value = (f"path {start} &rarr; {end} ({kind}, {self.path_seconds:g} s, "
+                                   f"{self.reconstruction})")
         return self._path_audio.copy()
 
+    def show_path_step(self, k: int) -> None:
+        """Move the path cursor to step ``k`` (heat map, map and spectrum)."""
+        if self._path is None:
+            raise RuntimeError("no path yet: call play_path first")
+        self._path_position.value = int(k)
+
     # -- update -------------------------------------------------------------------------
-    def _set_z(self, z) -> None:
-        self._z = np.asarray(z, dtype=np.float32)
-        self._refresh()
+    def _pca_move(self, p) -> np.ndarray:
+        z = np.asarray(self._z, dtype=np.float64)
+        residual = z - np.asarray(self.space.from_pca(self.space.to_pca(z)), dtype=np.float64)
+        return (np.asarray(self.space.from_pca(p), dtype=np.float64) + residual).astype(
+            np.float32)
+
+    def _request_refresh(self) -> None:
+        """Redraw now, or -- in a kernel with an event loop -- once the messages already
+        queued have been read (a burst of slider moves gives one redraw, with the last)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._refresh()
+            return
+        if not self._pending:
+            self._pending = True
+            loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._pending = False
+        try:
+            self._refresh()
+        except Exception as error:  # noqa: BLE001 - shown, not lost in the kernel log
+            self._status.value = f"<b>error</b>: {type(error).__name__}: {error}"
 
     def _refresh(self) -> None:
         t0 = time.perf_counter()
         spectrum = np.asarray(self.space.decode_magnitude(self._z), dtype=np.float32)
+        # what the eye waits for first, sent before the sound is rendered: the spectrum;
+        # then the sound, the map, the sliders
+        self._spectrum_view.spectrum = np.maximum(to_db(spectrum), self._db_lo).astype(
+            np.float32).tobytes()
         t1 = time.perf_counter()
         audio = render(spectrum, self.space.transform, self.seconds, method=self.reconstruction,
                        n_iter=self.n_iter, seed=self.seed, renderer=self._renderer)
         t2 = time.perf_counter()
         self._spectrum, self._audio = spectrum, audio
         p = self.current_pca
-        self._sync_sliders(p)
-        with self._spectrum_fig.batch_update():
-            self._spectrum_fig.data[0].y = to_db(spectrum)
-        with self._scatter.batch_update():
-            self._scatter.data[self._cursor_trace].update(x=[p[0]], y=[_at(p, 1)], z=[_at(p, 2)])
         self._audio_widget.value = wav_bytes(audio, self.sample_rate)
+        self.counts["audio"] += 1
+        self._map.cursor = _xyz(p[None, :])[0]
+        self._sync_controls(p)
         t3 = time.perf_counter()
+        self.counts["redraws"] += 1
         self.last_timings = {"decode_ms": 1e3 * (t1 - t0), "audio_ms": 1e3 * (t2 - t1),
                              "display_ms": 1e3 * (t3 - t2), "total_ms": 1e3 * (t3 - t0)}
+        self.timings.append(self.last_timings["total_ms"])
         label = self._instrument or f"near {self.nearest_instrument}"
         self._status.value = (f"{label} &middot; PCA ({', '.join(f'{v:+.2f}' for v in p)}) "
                               f"&middot; {self.last_timings['total_ms']:.0f} ms "
                               f"({self.reconstruction})")
+        outside = self.outside_corpus
+        self._note.value = "" if not outside else (
+            '<span style="color:#b35900"><b>outside the corpus</b> on '
+            f"{', '.join(outside[:6])}{' ...' if len(outside) > 6 else ''} (beyond the "
+            "1st&ndash;99th percentile of the training codes): the decoder extrapolates</span>")
+
+    def _show_path_step(self, k: int, force: bool = False) -> None:
+        if self._path is None:
+            return
+        k = int(np.clip(k, 0, len(self._path) - 1))
+        for view in (self._heat, self._spectrum_view, self._map):
+            if force and view.path_step == k:
+                view.path_step = -1                      # a new path: redraw step k
+            view.path_step = k
+
+    # -- the corpus: slider box and dB axis ----------------------------------------------
+    def _corpus(self) -> None:
+        space = self.space
+        codes = np.asarray(space.codes("train"), dtype=np.float64)
+        train = space.latents[space.latents["split"] == "train"]
+        self._labels = train["instrument"].astype(str).to_numpy()
+        self._corpus_pca = np.asarray(space.to_pca(codes), dtype=np.float64).reshape(
+            len(codes), self._n_pca)
+        self._pca_box = _box(self._corpus_pca, self._n_pca)
+        self._z_box = _box(codes, len(space.z_columns) if hasattr(space, "z_columns")
+                           else codes.shape[1])
+        rng = np.random.default_rng(self.seed)
+        sample = codes if len(codes) <= DB_SAMPLE else codes[rng.choice(len(codes), DB_SAMPLE,
+                                                                          replace=False)]
+        if len(sample):
+            peaks = to_db(np.asarray(space.decode_magnitude(sample.astype(np.float32)),
+                                     dtype=np.float64)).reshape(len(sample), -1).max(axis=1)
+            top = float(np.percentile(peaks, 99.0)) + DB_MARGIN
+        else:
+            top = 0.0
+        self._db_hi = float(np.ceil(top / 5.0) * 5.0)
+        self._db_lo = self._db_hi - DB_SPAN
+        self._path_times = np.linspace(0.0, self.path_seconds, self.path_steps)
 
     # -- widgets -------------------------------------------------------------------------
+    def _slider(self, lo: float, hi: float, value: float, label: str):
+        step = float(hi - lo) / SLIDER_STEPS
+        s = W.FloatSlider(value=_on_grid(value, lo, hi, step), min=float(lo), max=float(hi),
+                          step=step, description=label,
+                          continuous_update=self.continuous_update, readout_format=".2f",
+                          layout=W.Layout(width=f"{CONTROLS_PX - 20}px"))
+        s._vts_shown = deque([s.value], maxlen=ECHO_MEMORY)   # values the kernel showed
+        return s
+
     def _build(self, axes: str) -> None:
-
-        space = self.space
-        codes = space.codes("train")
-        labels = space.latents[space.latents["split"] == "train"]["instrument"].astype(str)
-        labels = labels.to_numpy()
-        xyz = np.asarray(space.to_pca(codes), dtype=np.float64)
-        self._corpus_pca = xyz
-        span = np.abs(xyz).max(axis=0) if len(xyz) else np.ones(self._n_pca)
-        lim = 1.25 * np.maximum(span, 1e-3)
-
-        # sliders over the PCA axes and the raw latent dimensions
-        self._pca_sliders = [
-            W.FloatSlider(value=0.0, min=-float(lim[i]), max=float(lim[i]),
-                          step=float(lim[i]) / 200, description=f"PC{i + 1}",
-                          continuous_update=self.continuous_update, readout_format=".2f",
-                          layout=W.Layout(width="380px"))
-            for i in range(self._n_pca)]
-        zlim = np.maximum(3.0, 1.25 * np.abs(codes).max(axis=0)) if len(codes) else \
-            np.full(len(self._z), 3.0)
-        self._latent_sliders = [
-            W.FloatSlider(value=float(self._z[i]), min=-float(zlim[i]), max=float(zlim[i]),
-                          step=float(zlim[i]) / 200, description=f"z{i}",
-                          continuous_update=self.continuous_update, readout_format=".2f",
-                          layout=W.Layout(width="380px"))
-            for i in range(len(self._z))]
-        for s in self._pca_sliders:
-            s.observe(self._on_pca_slider, names="value")
+        p0 = self.space.to_pca(self._z)
+        self._pca_sliders = [self._slider(*self._pca_box[i], p0[i], f"PC{i + 1}")
+                             for i in range(self._n_pca)]
+        self._latent_sliders = [self._slider(*self._z_box[i], self._z[i], f"z{i}")
+                                for i in range(len(self._z))]
+        for i, s in enumerate(self._pca_sliders):
+            s.observe(lambda change, i=i: self._on_slider("pca", i, change), names="value")
         for i, s in enumerate(self._latent_sliders):
-            s.observe(lambda change, i=i: self._on_latent_slider(i, change), names="value")
+            s.observe(lambda change, i=i: self._on_slider("latent", i, change), names="value")
         self._axes = W.ToggleButtons(options=[("PCA axes", "pca"), ("latent dims", "latent")],
-                                     value=axes, description="sliders")
-        pca_box = W.VBox(self._pca_sliders)
+                                     value=axes, description="sliders",
+                                     style={"button_width": "120px"})
         latent_box = W.VBox(self._latent_sliders,
-                            layout=W.Layout(max_height="320px", overflow="auto"))
-        self._slider_stack = W.Stack([pca_box, latent_box], selected_index=0)
-        self._axes.observe(lambda c: setattr(self._slider_stack, "selected_index",
-                                             0 if c["new"] == "pca" else 1), names="value")
-        self._slider_stack.selected_index = 0 if axes == "pca" else 1
-
-        # instrument picker and path mode
-        narrow = {"layout": W.Layout(width="190px"), "style": {"description_width": "40px"}}
-        self._picker = W.Dropdown(options=[("—", None)] + [(n, n) for n in self.instruments],
-                                  value=None, description="instrument",
-                                  layout=W.Layout(width="380px"))
+                            layout=W.Layout(max_height="300px", overflow="auto"))
+        self._slider_stack = W.Stack([W.VBox(self._pca_sliders), latent_box],
+                                     selected_index=0 if axes == "pca" else 1)
+        self._axes.observe(self._on_axes, names="value")
+        self._picker = W.Dropdown(options=[(NO_PICK, "")] + [(n, n) for n in self.instruments],
+                                  value="", description="instrument",
+                                  layout=W.Layout(width=f"{CONTROLS_PX - 20}px"))
         self._picker.observe(self._on_pick, names="value")
+        self._note = W.HTML(value="")
+        self._status = W.HTML(value="")
+        self._audio_widget = W.Audio(value=b"", format="wav", autoplay=self.autoplay,
+                                     loop=False, controls=True)
+
+        # path mode
+        narrow = {"layout": W.Layout(width="185px"), "style": {"description_width": "40px"}}
         first = self.instruments[0] if self.instruments else None
         last = self.instruments[-1] if self.instruments else None
         self._path_from = W.Dropdown(options=self.instruments, value=first, description="from",
@@ -325,99 +657,200 @@ class Explorer:
         self._path_button.on_click(lambda _: self.play_path(self._path_from.value,
                                                             self._path_to.value,
                                                             self._path_kind.value))
+        # hidden until there is a path (holding a few samples of silence: an empty value
+        # is a failed request in the browser)
+        silence = wav_bytes(np.zeros(64, dtype=np.float32), self.sample_rate)
+        self._path_audio_widget = W.Audio(value=silence, format="wav", autoplay=False,
+                                          loop=False, controls=True,
+                                          layout=W.Layout(display="none"))
+        self._path_position = W.IntSlider(value=0, min=0, max=self.path_steps - 1,
+                                          description="step", continuous_update=True,
+                                          layout=W.Layout(width="420px"))
+        self._path_position.observe(lambda c: self._show_path_step(c["new"]), names="value")
+        interval = max(20, round(1e3 * self.path_seconds / (self.path_steps - 1)))
+        self._play = W.Play(value=0, min=0, max=self.path_steps - 1, interval=interval,
+                            description="move the cursor along the path")
+        W.jslink((self._play, "value"), (self._path_position, "value"))
+        self._path_status = W.HTML(value="<i>pick two instruments and press play path</i>")
 
-        # 3-D scatter of the corpus, cursor and path
-        traces = []
-        for name in self.instruments:
-            pts = xyz[labels == name]
-            traces.append(go.Scatter3d(
-                x=pts[:, 0], y=_col(pts, 1), z=_col(pts, 2), mode="markers", name=name,
-                marker={"size": 2.5, "color": instrument_color(name), "opacity": 0.6},
-                hovertext=[name] * len(pts), hoverinfo="text"))
-        traces.append(go.Scatter3d(x=[], y=[], z=[], mode="lines+markers", name="path",
-                                   line={"color": "black", "width": 4}, marker={"size": 2}))
-        traces.append(go.Scatter3d(x=[0.0], y=[0.0], z=[0.0], mode="markers", name="cursor",
-                                   marker={"size": 8, "color": "black", "symbol": "diamond"}))
-        self._path_trace, self._cursor_trace = len(traces) - 2, len(traces) - 1
-        self._scatter = go.FigureWidget(data=traces, layout=go.Layout(
-            title="timbre space (PCA of the latent codes)", height=460,
-            margin={"l": 0, "r": 0, "t": 40, "b": 0},
-            legend={"itemsizing": "constant", "orientation": "h", "y": -0.05},
-            scene={"xaxis_title": "PC1", "yaxis_title": "PC2", "zaxis_title": "PC3"}))
+        import plotly.offline
 
-        # decoded spectrum
-        self._spectrum_fig = go.FigureWidget(
-            data=[go.Scatter(x=self.frequencies, y=np.full(len(self.frequencies), FLOOR_DB),
-                             mode="lines", name="decoded", line={"color": "#1f77b4"})],
-            layout=go.Layout(title="decoded spectrum", height=320,
-                             margin={"l": 50, "r": 10, "t": 40, "b": 40},
-                             xaxis={"title": "frequency (Hz)", "type": "log"},
-                             yaxis={"title": "magnitude (dB)"}))
+        traces, dynamic = self._map_traces()
+        self._map = PlotView.of("map", go.Figure(traces, self._map_layout()), dynamic,
+                                plotly_js=plotly.offline.get_plotlyjs())
+        freqs, lo = self.frequencies.tolist(), self._db_lo
+        spectrum = go.Figure(
+            [go.Scatter(x=freqs, y=[lo] * len(freqs), mode="lines", name="cursor",
+                        line={"color": "#1f77b4"}),
+             go.Scatter(x=freqs, y=[lo] * len(freqs), mode="lines", name="path step",
+                        visible=False, line={"color": "#d62728", "dash": "dot"})],
+            go.Layout(title="decoded spectrum", height=300, autosize=True,
+                      margin={"l": 60, "r": 20, "t": 40, "b": 45},
+                      legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12},
+                      xaxis={"title": "frequency (Hz)", "type": "log"},
+                      yaxis={"title": "magnitude (dB)", "range": list(self.db_range),
+                             "autorange": False, "fixedrange": True}))
+        self._spectrum_view = PlotView.of("spectrum", spectrum, {"line": 0, "step_line": 1},
+                                          n_bins=len(freqs))
+        times = self._path_times.tolist()
+        heat = go.Figure(
+            [go.Heatmap(x=times, y=freqs, z=[[None] * len(times)] * len(freqs), zmin=lo,
+                        zmax=self._db_hi, colorscale="Magma",
+                        colorbar={"title": {"text": "dB"}},
+                        hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.1f} dB<extra></extra>"),
+             go.Scatter(x=[0.0, 0.0], y=[freqs[0], freqs[-1]], mode="lines",
+                        line={"color": "white", "width": 2}, showlegend=False,
+                        hoverinfo="skip")],
+            go.Layout(title="path: decoded spectra (dB)", height=300, autosize=True,
+                      margin={"l": 60, "r": 20, "t": 40, "b": 45},
+                      xaxis={"title": "time along the path (s)"},
+                      yaxis={"title": "frequency (Hz)", "type": "log"}))
+        self._heat = PlotView.of("heat", heat, {"heat": 0, "heat_cursor": 1}, n_bins=len(freqs),
+                                 path_times=times)
 
-        self._audio_widget = W.Audio(value=b"", format="wav", autoplay=self.autoplay,
-                                     loop=False, controls=True)
-        self._status = W.HTML(value="")
-        controls = W.VBox([self._axes, self._slider_stack, self._picker,
-                           W.HBox([self._path_from, self._path_to]),
-                           W.HBox([self._path_kind, self._path_button]),
+        controls = W.VBox([self._axes, self._slider_stack, self._note, self._picker,
                            self._audio_widget, self._status],
-                          layout=W.Layout(width="400px", min_width="400px"))
-        self._widget = W.VBox([W.HBox([controls, W.Box([self._scatter],
-                                                       layout=W.Layout(flex="1 1 auto"))]),
-                               self._spectrum_fig])
+                          layout=W.Layout(width=f"{CONTROLS_PX}px",
+                                          min_width=f"{CONTROLS_PX}px"))
+        full = W.Layout(width="100%")
+        path_controls = W.VBox([
+            W.HBox([self._path_from, self._path_to, self._path_kind, self._path_button]),
+            W.HBox([self._path_audio_widget, self._play, self._path_position]),
+            self._path_status])
+        self._widget = W.VBox(
+            [W.HBox([controls, W.Box([self._map], layout=W.Layout(flex="1 1 auto",
+                                                                  min_width="0"))],
+                    layout=full),
+             W.Box([self._spectrum_view], layout=full),
+             path_controls,
+             W.Box([self._heat], layout=full)], layout=full)
 
-    def _sync_sliders(self, p) -> None:
-        """Show the current state on the sliders without triggering updates."""
+    def _map_traces(self) -> tuple[list, dict]:
+        """Corpus codes and labelled centroids per instrument (palette colours), then the
+        path, its step marker and the cursor; and the indices of those last three."""
+        xyz, traces = self._corpus_pca, []
+        cents = np.asarray(self.space.to_pca(self._centroids.to_numpy(np.float64)),
+                           dtype=np.float64).reshape(len(self._centroids), self._n_pca)
+        names = list(self._centroids.index)
+        for name in self.instruments:
+            pts = _xyz(xyz[self._labels == name])
+            colour = instrument_color(name)
+            traces.append(go.Scatter3d(
+                x=[q[0] for q in pts], y=[q[1] for q in pts], z=[q[2] for q in pts],
+                mode="markers", name=name, legendgroup=name, hoverinfo="text",
+                marker={"size": 2.5, "color": colour, "opacity": 0.55},
+                hovertext=[name] * len(pts)))
+            (c,) = _xyz(cents[names.index(name)][None, :])
+            traces.append(go.Scatter3d(
+                x=[c[0]], y=[c[1]], z=[c[2]], mode="markers+text", text=[name],
+                name=f"{name} centroid", legendgroup=name, showlegend=False,
+                textfont={"size": 10, "color": colour}, textposition="top center",
+                marker={"size": 6, "color": colour, "symbol": "diamond",
+                        "line": {"color": "black", "width": 1}}, hoverinfo="text"))
+        traces.append(go.Scatter3d(x=[], y=[], z=[], mode="lines", name="path",
+                                   line={"color": "black", "width": 4}))
+        traces.append(go.Scatter3d(x=[], y=[], z=[], mode="markers", name="path step",
+                                   showlegend=False,
+                                   marker={"size": 6, "color": "#d62728", "symbol": "circle"}))
+        traces.append(go.Scatter3d(x=[0.0], y=[0.0], z=[0.0], mode="markers", name="cursor",
+                                   marker={"size": 8, "color": "black", "symbol": "cross"}))
+        n = len(traces)
+        return traces, {"path": n - 3, "step_marker": n - 2, "cursor": n - 1}
+
+    def _map_layout(self):
+        ratio = np.asarray(self.space.pca.explained_variance_ratio_, dtype=np.float64)
+        names = [f"PC{i + 1} ({100 * r:.0f} %)" for i, r in enumerate(ratio)] + ["", "", ""]
+        return go.Layout(
+            title=f"timbre space: PCA of the training codes ({100 * ratio.sum():.0f} % of "
+                  "the variance)", height=480, autosize=True,
+            margin={"l": 0, "r": 0, "t": 40, "b": 0},
+            legend={"itemsizing": "constant", "font": {"size": 11}},
+            scene={"xaxis_title": names[0], "yaxis_title": names[1], "zaxis_title": names[2]},
+            uirevision="keep")
+
+    def _set_silently(self, widget, name: str, value) -> None:
         self._silent = True
         try:
-            for s, v in zip(self._pca_sliders, p):
-                _set_slider(s, float(v))
-            for s, v in zip(self._latent_sliders, self._z):
-                _set_slider(s, float(v))
+            setattr(widget, name, value)
         finally:
             self._silent = False
 
-    def _sync_picker(self) -> None:
+    def _on_axes(self, change) -> None:
+        """PCA <-> latent sliders: show the other set, brought up to the cursor first (no
+        redraw, no sound: nothing moved)."""
+        self._sync_controls(self.current_pca, axes=change["new"])
+        self._slider_stack.selected_index = 0 if change["new"] == "pca" else 1
+
+    def _sync_controls(self, p, axes: str | None = None) -> None:
+        """Show the cursor on the sliders shown (``axes``: the toggle's) and the picker.
+
+        A slider is written only when its value is more than half a step from the
+        cursor: the slider being moved keeps the user's value (no stale write-back).
+        Values written are on the slider's grid (``min + k step``, clamped), which the
+        browser's rounding leaves alone, and are remembered so that an echo of one of
+        them, even a late one, is not taken for a move. The hidden set is brought up to
+        date when it is shown (16 latent sliders written at every PCA move would be 16
+        more messages to the browser in the way of the next one)."""
+        axes = axes or self._axes.value
+        shown = ((self._pca_sliders, p) if axes == "pca" else (self._latent_sliders, self._z),)
         self._silent = True
         try:
-            self._picker.value = self._instrument
+            for sliders, values in shown:
+                for s, v in zip(sliders, values):
+                    if abs(float(np.clip(v, s.min, s.max)) - s.value) > s.step / 2:
+                        s.value = _on_grid(v, s.min, s.max, s.step)
+                        s._vts_shown.append(s.value)
+            if self._picker.value != (self._instrument or ""):
+                self._picker.value = self._instrument or ""
         finally:
             self._silent = False
 
-    def _on_pca_slider(self, change) -> None:
+    def _on_slider(self, kind: str, i: int, change) -> None:
         if self._silent:
             return
-        self.set_pca(*[s.value for s in self._pca_sliders])
-        self._sync_picker()
-
-    def _on_latent_slider(self, i: int, change) -> None:
-        if self._silent:
-            return
-        z = self._z.astype(np.float64).copy()
-        z[i] = change["new"]
-        self.set_latent(z)
-        self._sync_picker()
+        slider = (self._pca_sliders if kind == "pca" else self._latent_sliders)[i]
+        new = float(change["new"])
+        if any(abs(new - v) <= slider.step / 2 + 1e-12 for v in slider._vts_shown):
+            return                   # the browser's rounding of what the kernel showed
+        slider._vts_shown.clear()
+        slider._vts_shown.append(new)
+        self._instrument = None
+        if kind == "pca":
+            p = self.current_pca
+            p[i] = new
+            self._z = self._pca_move(p)
+        else:
+            z = self._z.copy()
+            z[i] = new
+            self._z = z
+        self._request_refresh()
 
     def _on_pick(self, change) -> None:
-        if self._silent or change["new"] is None:
+        if self._silent or not change["new"]:
             return
         self.select_instrument(change["new"])
 
     def _ipython_display_(self):    # pragma: no cover - display hook in a notebook
-
         display(self._widget)
 
 
-def _col(a: np.ndarray, i: int) -> np.ndarray:
-    return a[:, i] if a.shape[1] > i else np.zeros(len(a))
+def _on_grid(value: float, lo: float, hi: float, step: float) -> float:
+    """``value`` clamped to [lo, hi] and rounded to the slider grid ``lo + k step``."""
+    k = round((float(np.clip(value, lo, hi)) - lo) / step)
+    return float(min(hi, lo + k * step))
 
 
-def _at(p: np.ndarray, i: int) -> float:
-    return float(p[i]) if len(p) > i else 0.0
+def _box(values: np.ndarray, n: int) -> np.ndarray:
+    """``(n, 2)`` [1st, 99th] percentile of each column (a unit box without data)."""
+    if len(values) == 0:
+        return np.tile([-1.0, 1.0], (n, 1))
+    lo, hi = np.percentile(values, PERCENTILES, axis=0)
+    wide = np.maximum(hi - lo, 1e-3)
+    mid = (lo + hi) / 2
+    return np.stack([np.minimum(lo, mid - wide / 2), np.maximum(hi, mid + wide / 2)], axis=1)
 
 
-def _set_slider(slider, value: float) -> None:
-    """Set a slider's value, widening its range first if needed (sliders clamp)."""
-    slider.max = max(slider.max, value)
-    slider.min = min(slider.min, value)
-    slider.value = value
+def _xyz(a: np.ndarray) -> list[list[float]]:
+    """Rows of PCA coordinates as ``[x, y, z]`` lists (zeros for missing axes)."""
+    a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
+    return np.pad(a[:, :3], ((0, 0), (0, max(0, 3 - a.shape[1])))).tolist()

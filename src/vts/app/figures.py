@@ -2,8 +2,9 @@
 
 The plots themselves are drawn by :mod:`vts.app.plots`; this module writes them:
 matplotlib figures as PNG, plotly figures as HTML, tables as CSV + Markdown,
-sounds as WAV, animations as GIF (Pillow, imageio's GIF backend, called
-directly for its fast palette quantiser) or MP4 (imageio-ffmpeg).
+sounds as WAV, animations as H.264 MP4 (the ffmpeg binary bundled in the
+imageio-ffmpeg wheel) and, on request, GIF (Pillow, called directly for its
+fast palette quantiser).
 
 Artefacts and the index
 -----------------------
@@ -14,15 +15,30 @@ manifest into ``<out_dir>/README.md``. The output folder and the notebook name
 come from :func:`use` (called by :func:`vts.app.notebook.setup`) or from the
 explicit ``out_dir`` / ``notebook`` arguments.
 
-Interactive HTML files load plotly.js from one shared ``plotly.min.js`` at the
-root of the output folder (written once), so they work offline and stay small.
+Interactive HTML
+----------------
+An HTML artefact loads plotly.js from a ``plotly.min.js`` *beside it* (same
+folder), so it works offline, from ``file://`` or any web server, and keeps
+working when its folder is copied elsewhere. That file is written once per
+figures root (``<out_dir>/assets/plotly.min.js``) and hard-linked into each
+notebook folder that holds HTML (copied where the file system has no hard
+links), so the root holds one copy on disk. Measured with plotly 7.1:
+plotly.min.js is 4.8 MB; an HTML artefact that loads it is 10-600 kB, the same
+figure inlined is 4.8 MB more: with ~30 interactive artefacts in a default
+run, inlining everywhere would cost ~150 MB, one copy per folder costs 4.8 MB.
+A file copied alone, without its ``plotly.min.js``, shows a note saying so
+instead of a blank page. For sharing one file, ``save(fig, ...,
+self_contained=True)`` inlines plotly.js, and :func:`self_contained_html`
+turns any saved HTML artefact into a single file that needs nothing else.
+Before writing, :func:`tidy_plotly` names unnamed 3-D axes PC1/PC2/PC3 and
+gives legend symbols a constant, visible size.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,6 +49,16 @@ from ..io import atomic_path, read_json, write_json
 MANIFEST = "manifest.json"
 INDEX = "README.md"
 PLOTLY_JS = "plotly.min.js"
+#: Folder of the figures root holding the shared copies (plotly.js; the page's CSS).
+ASSETS = "assets"
+#: Shown by an HTML artefact whose plotly.min.js is missing (copied alone).
+_NO_PLOTLY = ("<script>if (typeof Plotly === 'undefined') {{ document.addEventListener("
+              "'DOMContentLoaded', function () {{ var p = document.createElement('p'); "
+              "p.style.cssText = 'font: 16px sans-serif; color: #a00; margin: 1em'; "
+              "p.textContent = 'This interactive figure needs {js} in its folder (it is in "
+              "the figures folder this file came from), or a self-contained copy: "
+              "vts.app.figures.self_contained_html(path).'; "
+              "document.body.insertBefore(p, document.body.firstChild); }}); }}</script>")
 #: Default resolution of PNG figures (dots per inch).
 DPI = 110
 #: Kind of artefact by file suffix (for the index).
@@ -151,14 +177,14 @@ def write_index(out_dir: str | os.PathLike, titles: Mapping[str, str] | None = N
     manifest = read_manifest(out_dir)
     run = manifest.get("run", {})
     lines = ["# Figures, tables, animations and sounds", "",
-             "Rebuilt by `make figures` (`python -m vts.app.notebook`) from the notebooks in "
-             "`notebooks/`; do not edit by hand."]
+             ("Rebuilt by `make figures` (`python -m vts.app.notebook`) from the notebooks in "
+             "`notebooks/`; do not edit by hand.")]
     if run:
         lines.append("Run: " + ", ".join(f"{k} `{v}`" for k, v in sorted(run.items())) + ".")
-    lines += ["", "Reproduces Esling, Chemla–Romeu-Santos & Bitton, *Generative timbre spaces "
+    lines += ["", ("Reproduces Esling, Chemla–Romeu-Santos & Bitton, *Generative timbre spaces "
               "with variational audio synthesis* (DAFx 2018). Sounds derived from the "
               "Philharmonia Orchestra sound samples (CC BY-SA 3.0) are marked as such; "
-              "attribution: Philharmonia Orchestra.", ""]
+              "attribution: Philharmonia Orchestra."), ""]
     by_notebook: dict[str, list[tuple[str, dict]]] = {}
     for rel, entry in sorted(manifest["artefacts"].items()):
         if (out_dir / rel).is_file():
@@ -178,7 +204,8 @@ def write_index(out_dir: str | os.PathLike, titles: Mapping[str, str] | None = N
 
 
 # ============================================================================ saving
-def save(obj, name: str, caption: str, *, out_dir=None, notebook=None, dpi: int = DPI) -> Path:
+def save(obj, name: str, caption: str, *, out_dir=None, notebook=None, dpi: int = DPI,
+         self_contained: bool = False) -> Path:
     """Save a matplotlib figure (PNG), a plotly figure (HTML) or a DataFrame (CSV) and register it.
 
     Parameters
@@ -189,6 +216,9 @@ def save(obj, name: str, caption: str, *, out_dir=None, notebook=None, dpi: int 
         (``.png``, ``.html``, ``.csv``).
     caption : str
         One line for the index.
+    self_contained : bool
+        Plotly only: inline plotly.js (one ~5 MB file that needs nothing else)
+        instead of loading the ``plotly.min.js`` beside it.
     """
     from matplotlib.figure import Figure
 
@@ -201,11 +231,7 @@ def save(obj, name: str, caption: str, *, out_dir=None, notebook=None, dpi: int 
     elif type(obj).__module__.startswith("plotly"):
         path = artefact_path(_suffixed(name, ".html"), out_dir, notebook)
         root, _ = _where(out_dir, notebook)
-        js = ensure_plotlyjs(root)
-        rel_js = os.path.relpath(js, path.parent).replace(os.sep, "/")
-        with atomic_path(path) as tmp:
-            obj.write_html(str(tmp), include_plotlyjs=rel_js, full_html=True,
-                           div_id=Path(path).stem.replace(".", "-"), auto_play=False)
+        write_plotly_html(obj, path, root=root, self_contained=self_contained)
     else:
         raise TypeError(f"{name}: cannot save a {type(obj).__name__} (expected a matplotlib "
                         "Figure, a plotly Figure or a DataFrame)")
@@ -216,16 +242,111 @@ def _suffixed(name: str, suffix: str) -> str:
     return name if Path(name).suffix else name + suffix
 
 
-def ensure_plotlyjs(root: str | os.PathLike) -> Path:
-    """Write plotly.js once at the figures root (shared by every HTML artefact)."""
+def tidy_plotly(fig):
+    """Make a plotly figure read alone (in place; returns it): every 3-D scene whose axes
+    have no title (plotly would show "x", "y", "z") gets PC1, PC2, PC3 -- every 3-D view
+    of this project is a PCA of codes -- and legend symbols get a constant size
+    (``legend.itemsizing = "constant"``: 2-px markers stay visible in the legend)."""
+    layout = fig.layout
+    if any("scene" in trace for trace in fig.data):          # 3-D traces: scatter3d, surface...
+        for scene in fig.select_scenes():
+            for axis, title in (("xaxis", "PC1"), ("yaxis", "PC2"), ("zaxis", "PC3")):
+                text = scene[axis].title.text
+                if text is None or str(text).strip().lower() in ("", axis[0]):
+                    scene[axis].title.text = title
+    if layout.legend.itemsizing is None:
+        layout.legend.itemsizing = "constant"
+    return fig
+
+
+def write_plotly_html(fig, path: str | os.PathLike, *, root: str | os.PathLike | None = None,
+                      self_contained: bool = False) -> Path:
+    """Write a plotly figure as a full HTML page (atomically), offline.
+
+    ``self_contained``: plotly.js inlined. Otherwise the page loads ``plotly.min.js`` from
+    its own folder (put there by :func:`ensure_plotlyjs`, from the master copy under
+    ``root/assets``; ``root`` defaults to the folder's parent).
+    """
+    path = Path(path)
+    tidy_plotly(fig)
+    div_id = path.stem.replace(".", "-")
+    if self_contained:
+        include = True
+    else:
+        ensure_plotlyjs(path.parent, root if root is not None else path.parent.parent)
+        include = PLOTLY_JS
+    with atomic_path(path) as tmp:
+        fig.write_html(str(tmp), include_plotlyjs=include, full_html=True, div_id=div_id,
+                       auto_play=False)
+        html = tmp.read_text()
+        if not self_contained:
+            tag = f'<script charset="utf-8" src="{PLOTLY_JS}"></script>'
+            if tag not in html:
+                tag = f'<script src="{PLOTLY_JS}"></script>'
+            html = html.replace(tag, tag + _NO_PLOTLY.format(js=PLOTLY_JS), 1)
+        # no favicon request (a 404 in the console of a served folder)
+        tmp.write_text(html.replace("<head>", '<head><link rel="icon" href="data:,">', 1))
+    return path
+
+
+def ensure_plotlyjs(folder: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """Put ``plotly.min.js`` in ``folder`` (for the HTML files there); returns its path.
+
+    The master copy is written once at ``root/assets/plotly.min.js`` (``root`` defaults
+    to ``folder``: then the file is written in ``folder`` itself); ``folder``'s copy is a
+    hard link to it where the file system allows, else a copy.
+    """
     import plotly.offline
 
-    path = Path(root) / PLOTLY_JS
+    folder = Path(folder)
+    js = plotly.offline.get_plotlyjs().encode()
+    master = Path(root) / ASSETS / PLOTLY_JS if root is not None else folder / PLOTLY_JS
+    if not master.is_file() or master.stat().st_size != len(js):
+        with atomic_path(master) as tmp:
+            tmp.write_bytes(js)
+    target = folder / PLOTLY_JS
+    if target == master:
+        return target
+    if target.is_file() and target.stat().st_size == len(js):
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        try:
+            os.link(master, tmp)
+        except OSError:
+            tmp.write_bytes(js)
+    return target
+
+
+def self_contained_html(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """A single-file copy of an HTML artefact: its ``plotly.min.js`` inlined.
+
+    Parameters
+    ----------
+    path : path
+        An HTML artefact written by :func:`save` (loading ``plotly.min.js`` beside it).
+    out : path, optional
+        Where to write (default: ``<stem>.standalone.html`` beside ``path``).
+    """
+    import plotly.offline
+
+    path = Path(path)
+    out = Path(out) if out is not None else path.with_name(path.stem + ".standalone.html")
+    html = path.read_text()
     js = plotly.offline.get_plotlyjs()
-    if not path.is_file() or path.stat().st_size != len(js.encode()):
-        with atomic_path(path) as tmp:
-            tmp.write_text(js)
-    return path
+    for tag in (f'<script charset="utf-8" src="{PLOTLY_JS}"></script>',
+                f'<script src="{PLOTLY_JS}"></script>'):
+        if tag in html:
+            inline = f'<script type="text/javascript">{js}</script>'
+            html = html.replace(tag, inline, 1)
+            break
+    else:
+        if js[:1000] not in html:                # neither loading nor holding plotly.js
+            raise ValueError(f"{path}: no <script src=\"{PLOTLY_JS}\"> to inline")
+    with atomic_path(out) as tmp:
+        tmp.write_text(html)
+    return out
 
 
 def save_table(table: pd.DataFrame, name: str, caption: str, *, out_dir=None, notebook=None,
@@ -288,14 +409,28 @@ def save_wav(audio: np.ndarray, name: str, caption: str, *, sample_rate: int = c
 
 def save_animation(frames: Sequence[np.ndarray], name: str, caption: str, *, fps: float = 4.0,
                    out_dir=None, notebook=None) -> Path:
-    """Write RGB frames as an animated GIF (``.gif``, loops) or an H.264 MP4 (``.mp4``).
+    """Write RGB frames as an H.264 MP4 (and, for a ``.gif`` name, a looping GIF too).
+
+    The MP4 (``<stem>.mp4``: libx264, yuv420p, ``+faststart``, plays in every
+    browser) is always written, by the ffmpeg binary bundled in the
+    imageio-ffmpeg wheel (:func:`imageio_ffmpeg.get_ffmpeg_exe`). A name ending
+    in ``.gif`` also writes the GIF (a preview for places that play no video);
+    both are registered, kind ``animation``; the page shows the MP4.
 
     Parameters
     ----------
     frames : sequence of uint8 arrays, shape (height, width, 3)
-        All of one size (e.g. from :func:`figure_to_array`).
+        All of one size (e.g. from :func:`figure_to_array`); any size: odd sizes are
+        padded by one edge pixel to the even sizes yuv420p needs (nothing is scaled,
+        so render the frames at the size they are read at: >= 800 px wide).
+    name : str
+        ``stem``, ``stem.mp4`` or ``stem.gif``.
     fps : float
         Frames per second.
+
+    Returns
+    -------
+    Path of the file ``name`` asks for (the MP4 when it has no suffix).
     """
     frames = [np.asarray(f) for f in frames]
     if not frames:
@@ -304,37 +439,57 @@ def save_animation(frames: Sequence[np.ndarray], name: str, caption: str, *, fps
     if len(shape) != 3 or shape[2] != 3 or any(f.shape != shape for f in frames):
         raise ValueError(f"{name}: frames must all be (height, width, 3), got "
                          f"{sorted({f.shape for f in frames})}")
-    path = artefact_path(_suffixed(name, ".gif"), out_dir, notebook)
+    if not fps > 0:
+        raise ValueError(f"{name}: fps must be > 0, got {fps}")
+    path = artefact_path(_suffixed(name, ".mp4"), out_dir, notebook)
     suffix = path.suffix.lower()
-    frames = [f.astype(np.uint8) for f in frames]
+    if suffix not in (".gif", ".mp4"):
+        raise ValueError(f"{name}: animations are .gif or .mp4, not {suffix!r}")
+    frames = [np.ascontiguousarray(f, dtype=np.uint8) for f in frames]
+    mp4 = path.with_suffix(".mp4")
+    write_mp4(frames, mp4, fps)
+    register(mp4, caption, out_dir, notebook)
     if suffix == ".gif":
-        # imageio's GIF writer is Pillow; quantising with Pillow's fast octree
-        # directly is ~20x faster than its default median cut, same look.
+        # Pillow's fast octree quantiser directly: ~20x faster than median cut, same look
         from PIL import Image
 
         images = [Image.fromarray(f).quantize(colors=255, method=Image.Quantize.FASTOCTREE)
                   for f in frames]
         with atomic_path(path) as tmp:
             images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                           duration=int(round(1000.0 / fps)), loop=0)
-    elif suffix == ".mp4":
-        import imageio.v2 as iio2
+                           duration=round(1000.0 / fps), loop=0)
+        register(path, caption, out_dir, notebook)
+    return path
 
-        h, w = shape[0] + shape[0] % 2, shape[1] + shape[1] % 2   # yuv420p needs even sizes
-        with atomic_path(path) as tmp:
-            writer = iio2.get_writer(str(tmp), format="FFMPEG", fps=fps, codec="libx264",
-                                     pixelformat="yuv420p", macro_block_size=1,
-                                     ffmpeg_log_level="error",
-                                     output_params=["-threads", "1", "-fflags", "+bitexact"])
-            try:
-                for f in frames:
-                    writer.append_data(np.pad(f, ((0, h - shape[0]), (0, w - shape[1]), (0, 0)),
-                                              mode="edge"))
-            finally:
-                writer.close()
-    else:
-        raise ValueError(f"{name}: animations are .gif or .mp4, not {suffix!r}")
-    return register(path, caption, out_dir, notebook)
+
+def write_mp4(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float,
+              crf: int = 20) -> Path:
+    """Encode uint8 RGB frames ``(h, w, 3)`` as H.264/yuv420p MP4 (atomically, bit-exact).
+
+    Odd sizes are padded by repeating the last row / column; ``crf``: x264 quality
+    (18-23 is visually lossless for plots).
+    """
+    import imageio_ffmpeg
+
+    h0, w0 = frames[0].shape[:2]
+    h, w = h0 + h0 % 2, w0 + w0 % 2                           # yuv420p needs even sizes
+    with atomic_path(path) as tmp:
+        writer = imageio_ffmpeg.write_frames(
+            str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24",
+            pix_fmt_out="yuv420p", quality=None, macro_block_size=1,
+            ffmpeg_log_level="error",
+            output_params=["-crf", str(int(crf)), "-preset", "medium", "-tune", "stillimage",
+                           "-movflags", "+faststart", "-threads", "1", "-fflags", "+bitexact",
+                           "-f", "mp4"])
+        writer.send(None)
+        try:
+            for f in frames:
+                if (h, w) != (h0, w0):
+                    f = np.pad(f, ((0, h - h0), (0, w - w0), (0, 0)), mode="edge")
+                writer.send(np.ascontiguousarray(f))
+        finally:
+            writer.close()
+    return Path(path)
 
 
 def figure_to_array(fig) -> np.ndarray:

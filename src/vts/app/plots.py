@@ -513,6 +513,10 @@ def plot_descriptor_synthesis(results: Mapping[str, object], frequencies: np.nda
 
 
 # ============================================================================ 05 trade-off
+#: Kinds of space in the order of their colours in :func:`plot_tradeoff`.
+KIND_COLOURS_ORDER = ("vanilla", "class", "banded", "l2", "gaussian", "student", "prior")
+
+
 def plot_tradeoff(table: pd.DataFrame, x: str = "silhouette_pca", y: str = "listeners_spearman"):
     """Listener agreement against clustering, one point per space.
 
@@ -522,8 +526,8 @@ def plot_tradeoff(table: pd.DataFrame, x: str = "silhouette_pca", y: str = "list
     """
     fig = new_figure(8.0, 5.5)
     ax = fig.subplots()
-    colours = {k: c for k, c in zip(("vanilla", "class", "banded", "l2", "gaussian", "student",
-                                     "prior"), PALETTE[::2])}
+    colours = dict(zip(KIND_COLOURS_ORDER, ("#222222", "#F38400", "#882D17", "#0067A5",
+                                            "#008856", "#875692", "#BE0032")))
     for kind, rows in table.groupby("kind", sort=False):
         cost = rows["mse_vs_vanilla"].clip(lower=0).fillna(0) if "mse_vs_vanilla" in rows \
             else pd.Series(0.0, index=rows.index)
@@ -626,6 +630,8 @@ def plot_directions(summary: pd.DataFrame, reference: str = "time-averaged MFCC"
     family; a dotted line at ``reference`` (same metric) and, on the
     per-anchor panel, grey ticks at the ``published`` values (label -> score).
     """
+    import textwrap
+
     rows = summary.reset_index(drop=True)
     labels = [f"{r.space}: {r.direction} ({r.metric})" if rows["space"].nunique() > 1
               else f"{r.direction} ({r.metric})" for r in rows.itertuples()]
@@ -649,10 +655,12 @@ def plot_directions(summary: pd.DataFrame, reference: str = "time-averaged MFCC"
             if len(value):
                 ax.axvline(float(value.iloc[0]), color="0.4", ls=style, lw=0.9)
         if key == "per_anchor" and published:
-            for name, value in published.items():
+            for value in published.values():
                 ax.axvline(value, color="0.75", lw=0.8)
-                ax.text(value, len(rows) - 0.3, name, rotation=90, fontsize=6, va="bottom",
-                        ha="center", color="0.45")
+            listed = ", ".join(f"{name} {value:.3f}" for name, value in
+                               sorted(published.items(), key=lambda item: item[1]))
+            ax.set_xlabel("grey: published on other studies (Tian et al., ISMIR 2025): "
+                          + "\n".join(textwrap.wrap(listed, 90)), fontsize=7)
         ax.set_title(title, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y, labels, fontsize=7)

@@ -4,9 +4,15 @@ Every numbered notebook of ``notebooks/`` (``NN_name.ipynb``) runs in order
 with papermill into ``build/notebooks/<name>.ipynb``, with the parameters
 ``profile``, ``models_dir``, ``figures_dir`` and ``seed`` injected; artefacts
 go to ``<figures>/<name>/`` and ``<figures>/README.md`` indexes them (built from
-``manifest.json``, see :mod:`vts.app.figures`). A notebook that raises stops
-the run with a :class:`NotebookError` naming the notebook and the failing cell.
-Notebooks run one after another (the manifest has a single writer at a time).
+``manifest.json``, see :mod:`vts.app.figures`), and the companion page
+``<figures>/index.html`` (:func:`vts.app.page.write_page`, with the executed
+notebooks rendered as HTML) presents them; both are rewritten at the end of every
+run, ``--only`` included, from everything the manifest holds. A notebook that
+raises stops the run with a :class:`NotebookError` naming the notebook and the
+failing cell (index and page still list what was made). Notebooks run one after
+another (the manifest has a single writer at a time). Executed notebooks keep no
+widget state (:func:`strip_widget_state`): a widget is live only in a kernel, and
+its saved state (the explorer's: ~10 MB) would only show "model not found".
 """
 from __future__ import annotations
 
@@ -15,9 +21,9 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import papermill as pm
 from jupyter_client.kernelspec import NoSuchKernel
@@ -27,7 +33,7 @@ from tqdm.auto import tqdm
 from .. import config
 from ..io import write_json
 from ..profiles import get_settings
-from . import figures
+from . import figures, page
 
 #: Folder of the notebooks of the repository.
 NOTEBOOKS_DIR = config.PROJECT_ROOT / "notebooks"
@@ -120,11 +126,38 @@ def run_notebook(path: str | os.PathLike, output: str | os.PathLike, parameters:
     return output
 
 
+#: What an executed notebook shows instead of a live widget.
+WIDGET_NOTE = ("[interactive widget: live only in a running kernel -- open the notebook in "
+               "JupyterLab (make lab) and run it]")
+
+
+def strip_widget_state(path: str | os.PathLike) -> int:
+    """Drop ipywidgets state from an executed notebook (in place); returns outputs changed.
+
+    The notebook-level ``metadata.widgets`` (every widget model's state) goes, and each
+    widget view output keeps only a plain-text note (:data:`WIDGET_NOTE`).
+    """
+    import nbformat
+
+    path = Path(path)
+    book = nbformat.read(path, as_version=4)
+    changed = int(book.metadata.pop("widgets", None) is not None)
+    for cell in book.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" in data:
+                output["data"] = {"text/plain": WIDGET_NOTE}
+                changed += 1
+    if changed:
+        nbformat.write(book, path)
+    return changed
+
+
 def run_notebooks(profile: str = "default", only=None, output_dir=None, models_dir=None,
                   build_dir=None, seed: int = config.DEFAULT_SEED,
                   notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
                   kernel_name: str = KERNEL_NAME, progress: bool = True) -> list[NotebookRun]:
-    """Run the notebooks in order and write the figures index.
+    """Run the notebooks in order, then write the figures index and the page.
 
     Parameters
     ----------
@@ -164,7 +197,11 @@ def run_notebooks(profile: str = "default", only=None, output_dir=None, models_d
         for path in bar:
             bar.set_postfix_str(path.stem)
             t0 = time.perf_counter()
-            run_notebook(path, executed / path.name, params, kernel_name)
+            try:
+                run_notebook(path, executed / path.name, params, kernel_name)
+            finally:
+                if (executed / path.name).is_file():
+                    strip_widget_state(executed / path.name)
             made = sum(1 for e in figures.read_manifest(out)["artefacts"].values()
                        if e.get("notebook") == path.stem)
             runs.append(NotebookRun(path.stem, executed / path.name,
@@ -174,6 +211,7 @@ def run_notebooks(profile: str = "default", only=None, output_dir=None, models_d
     finally:
         bar.close()
         figures.write_index(out, titles)
+        page.write_page(out, titles, executed)
         if runs:
             write_json(executed / "timings.json",
                        {"profile": profile, "seed": int(seed),

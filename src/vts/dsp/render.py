@@ -17,10 +17,19 @@ a click.
     :func:`band_response` analyses unit sinusoids once per transform and
     :func:`sinusoid_amplitudes` inverts that, so re-analysing the sound gives
     back the magnitudes. Fast enough to follow a slider.
+
+Memory
+    Griffin-Lim holds the coefficients of the whole sound, several times over:
+    about 7 MB per second of output through an NSGT (measured:
+    ``benchmarks/bench_render_memory.py`` -> ``benchmarks/results/render_memory.json``).
+    :func:`check_duration` therefore refuses, before any work, Griffin-Lim
+    renders longer than :data:`MAX_GRIFFIN_LIM_SECONDS` and additive renders
+    longer than :data:`MAX_FAST_SECONDS` (about 0.5 MB per second).
 """
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import soundfile as sf
@@ -40,6 +49,38 @@ MOMENTUM = 0.99
 FADE_SECONDS = 0.01
 #: Floor of displayed spectra (dB re 1).
 FLOOR_DB = -120.0
+#: Longest Griffin-Lim render (s): its memory grows with the duration (about
+#: 4 GB at this limit through nsgt-erb); longer sounds need ``method="fast"``.
+MAX_GRIFFIN_LIM_SECONDS = 600.0
+#: Longest additive (``method="fast"``) render (s): about 2 GB per hour.
+MAX_FAST_SECONDS = 4 * 3600.0
+
+
+def check_duration(seconds, method: str = "griffin-lim") -> float:
+    """``seconds`` as a float if a render of that length is allowed, else ``ValueError``.
+
+    The guard of :func:`render` and :func:`griffin_lim`, called before any
+    allocation: a duration must be finite and > 0, at most
+    :data:`MAX_GRIFFIN_LIM_SECONDS` for Griffin-Lim (the message names the
+    limit and ``method="fast"``) and :data:`MAX_FAST_SECONDS` for additive
+    rendering.
+    """
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        raise ValueError(f"render: seconds must be a number, got {seconds!r}") from None
+    if not math.isfinite(value) or not value > 0:
+        raise ValueError(f"render: seconds must be finite and > 0, got {seconds}")
+    if method == "fast":
+        if value > MAX_FAST_SECONDS:
+            raise ValueError(f"render: {value:g} s is longer than the {MAX_FAST_SECONDS:g} s "
+                             f"limit of additive rendering (MAX_FAST_SECONDS)")
+    elif value > MAX_GRIFFIN_LIM_SECONDS:
+        raise ValueError(f"render: {value:g} s of Griffin-Lim is longer than its "
+                         f"{MAX_GRIFFIN_LIM_SECONDS:g} s limit (MAX_GRIFFIN_LIM_SECONDS: its "
+                         f"memory grows with the duration, ~7 MB/s); use method='fast' "
+                         f"(additive rendering) for long sounds")
+    return value
 
 
 # --------------------------------------------------------------------------
@@ -93,6 +134,7 @@ def griffin_lim(magnitude, transform, n_iter: int = N_ITER, momentum: float = MO
         raise ValueError(f"griffin_lim: momentum must be in [0, 1], got {momentum}")
     n_frames = target.shape[1]
     length = tr.length_for_frames(n_frames) if length is None else _check_length(length)
+    check_duration(length / tr.sample_rate, "griffin-lim")
     if length > tr.max_length(n_frames):
         raise ValueError(f"griffin_lim: {n_frames} {tr.name} frames cover at most "
                          f"{tr.max_length(n_frames)} samples, asked for length={length}")
@@ -484,6 +526,13 @@ def render(magnitudes, transform, seconds: float, *, method: str = "griffin-lim"
     np.ndarray, float32, shape (round(seconds * sample_rate),)
         Not normalised (:func:`vts.io.write_wav` peak-normalises).
 
+    Raises
+    ------
+    ValueError
+        On bad input, and before any work when ``seconds`` exceeds
+        :data:`MAX_GRIFFIN_LIM_SECONDS` (Griffin-Lim) or :data:`MAX_FAST_SECONDS`
+        (:func:`check_duration`).
+
     Examples
     --------
     >>> from vts.dsp import get_transform, render
@@ -502,6 +551,7 @@ def render(magnitudes, transform, seconds: float, *, method: str = "griffin-lim"
         raise ValueError(f"render: seconds must be > 0, got {seconds}")
     if method not in METHODS:
         raise ValueError(f"render: method must be one of {METHODS}, got {method!r}")
+    check_duration(seconds, method)
     length = max(1, round(float(seconds) * tr.sample_rate))
     if method == "fast":
         renderer = renderer or FastRenderer(tr, tr.sample_rate, seed)
