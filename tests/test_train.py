@@ -265,7 +265,8 @@ def test_train_all_twins_share_stage_one_and_write_table1(tmp_path, data, monkey
     table = train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False)
     assert calls == ["nsgt-erb"]
     kinds = ["vanilla", *PROFILES["smoke"].kinds]
-    assert sorted(p.name for p in models.iterdir()) == sorted(f"nsgt-erb-{k}" for k in kinds)
+    assert sorted(p.name for p in models.iterdir() if p.is_dir()) == sorted(f"nsgt-erb-{k}" for k in kinds)
+    assert (models / ".lock").is_file()          # one writer per models folder
     assert not (models / "nsgt-erb-vanilla" / STAGE1_CHECKPOINT).exists()
     # every regularised space started from the vanilla stage-1 checkpoint; each must
     # equal the same model trained from scratch
@@ -399,3 +400,23 @@ def test_note_level_l2_gathers_the_instruments(tmp_path, data):
     assert l2.metrics["silhouette"] > van.metrics["silhouette"] + 0.1
     assert l2.metrics["centroid_accuracy"] >= van.metrics["centroid_accuracy"]
     assert l2.metrics["test_mse"] < 1.5 * van.metrics["test_mse"]
+
+
+def test_train_all_refuses_a_models_folder_another_writer_holds(tmp_path):
+    import subprocess
+
+    from vts.io import LockError
+
+    models = tmp_path / "models"
+    models.mkdir()
+    code = ("import time, vts.io as io\n"
+            f"with io.folder_lock({str(models)!r}, 'vts train --profile default'):\n"
+            "    print('held', flush=True)\n    time.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockError, match="another vts train"):
+            train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False)
+    finally:
+        holder.kill()
+        holder.wait()

@@ -31,6 +31,12 @@ Behaviour in the browser
   the last value).
 - The dB axis is fixed (:attr:`Explorer.db_range`: the 99th percentile of the
   peaks of the decoded training spectra, plus a margin, down 80 dB).
+- The plots are :class:`PlotView` widgets (anywidget, a few kB of JavaScript):
+  plotly.js travels once per page, and a move sends only the new spectrum
+  (float32 bytes, sent before the sound is rendered) and the cursor. The
+  spectrum is redrawn as soon as it arrives, the 3-D map after the next paint.
+  Measured (``benchmarks/bench_explorer.py --browser``, headless Chromium and
+  JupyterLab on 2 busy cores): click -> redrawn spectrum, median ~90 ms.
 
 Sound: ``reconstruction="fast"`` renders the decoded frame additively
 (:class:`vts.dsp.FastRenderer`, about a millisecond); ``"griffin-lim"`` runs
