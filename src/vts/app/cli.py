@@ -130,6 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("studies", nargs="*", metavar="STUDY_DIR",
                    help="study folders or names (default: every study)")
     p.add_argument("--out", required=True, metavar="CSV", help="table to write (.csv)")
+    p.add_argument("--protocol", choices=("both", "whole-matrix", "per-anchor"), default="both",
+                   help="whole-matrix Spearman/Pearson with Mantel p, per-anchor Spearman "
+                        "(Tian et al. 2025) with triplet agreement, or both (default)")
+    p.add_argument("--metric", choices=("cosine", "euclidean"), action="append", default=None,
+                   help="distance between embeddings (repeatable; default: both)")
+    p.add_argument("--pooling", default=None,
+                   choices=("sustained", "mean", "mean-std", "attack", "mean-attack", "thirds"),
+                   help="how a stimulus' frame codes become one point (default: each space's "
+                        "own recipe: listener.json for a listener space, the sustained frame "
+                        "otherwise)")
+    _progress_flag(p)
     _force_flag(p)
     p.set_defaults(command="evaluate")
     return parser

@@ -436,4 +436,5 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _check_model_dir(model)
     check_output(args.out, "evaluate", ".csv", (), args.force)
     models = args.model if len(args.model) > 1 else args.model[0]
-    return main_evaluate(models, args.studies, args.out)
+    return main_evaluate(models, args.studies, args.out, protocol=args.protocol,
+                         metric=args.metric, pooling=args.pooling, progress=args.progress)
