@@ -90,7 +90,8 @@ def _space(model: str | None):
     if (trained / "config.json").is_file():
         return TimbreSpace.load(trained), "trained"
     from vts.features import load_features
-    from vts.train import get_profile, train_space
+    from vts.profiles import get_profile
+    from vts.train import train_space
 
     out = config.build_dir() / "bench-explorer" / "nsgt-erb-regularized"
     cfg = get_profile("default", stage1_epochs=1, stage2_epochs=1, iwae_samples=8,

@@ -38,8 +38,8 @@ from vts import config
 from vts.config import available_cores
 from vts.io import write_json
 from vts.model import VAE
-from vts.regularizers import regularizer_from_points
 from vts.profiles import get_profile
+from vts.regularizers import regularizer_from_points
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
 N_CLASSES = 12

@@ -50,7 +50,8 @@ def space_dir(tmp_path_factory, synthetic_root) -> Path:
     synthetic corpus (nsgt-erb, regularised)."""
     from vts.data import load_catalog
     from vts.features import load_features
-    from vts.train import get_profile, train_space
+    from vts.profiles import get_profile
+    from vts.train import train_space
 
     base = tmp_path_factory.getbasetemp() / "smoke-space"
     out = base / "models" / "nsgt-erb-regularized"

@@ -14,6 +14,7 @@ import synthetic
 from vts import config
 from vts.app import cli, figures, runner
 from vts.app import notebook as nb
+from vts.metrics import family_distances
 from vts.profiles import PROFILES, get_settings
 from vts.train import model_plan
 
@@ -167,7 +168,7 @@ class _FakeSpace:
 
 def test_family_distances_by_hand():
     codes = np.array([[3.0, 0.0], [3.0, 0.0], [9.0, 0.0]])
-    table = nb.family_distances(_FakeSpace(), codes, ["bass-clarinet", "bass-clarinet",
+    table = family_distances(_FakeSpace(), codes, ["bass-clarinet", "bass-clarinet",
                                                       "double-bass"]).set_index("instrument")
     # median distance between the 4 centroids: pairs 1,4,10,3,9,6 -> median 5.0
     bc = table.loc["bass-clarinet"]

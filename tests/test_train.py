@@ -19,12 +19,11 @@ from safetensors.torch import load_file
 
 import vts.perception
 from vts.dsp import Normalizer
-from vts.profiles import PROFILES, TrainConfig
+from vts.profiles import PROFILES, TrainConfig, get_profile
 from vts.space import SpaceError, TimbreSpace
 from vts.train import (
     CHECKPOINT,
     STAGE1_CHECKPOINT,
-    get_profile,
     model_plan,
     regulariser_groups,
     stratified_split,

@@ -28,8 +28,6 @@ from .dsp.descriptors import DESCRIPTORS, compute, compute_all
 from .dsp.render import N_ITER, render, to_db
 from .io import as_signal
 
-PLANE_POSITIONS = config.PLANE_POSITIONS
-GRID_SIZE = config.GRID_SIZE
 
 # -- paths --------------------------------------------------------------------------
 def _endpoints(z_a, z_b) -> tuple[np.ndarray, np.ndarray]:
@@ -385,7 +383,7 @@ def pca_scale(space) -> np.ndarray:
     return np.where(scale > 0, scale, 1.0)
 
 
-def plane_grid(axis: int, positions=PLANE_POSITIONS, n: int = GRID_SIZE,
+def plane_grid(axis: int, positions=config.PLANE_POSITIONS, n: int = config.GRID_SIZE,
                extent: float = 1.0) -> np.ndarray:
     """Scaled PCA coordinates of the paper's sampling planes.
 
@@ -426,7 +424,7 @@ def plane_grid(axis: int, positions=PLANE_POSITIONS, n: int = GRID_SIZE,
     return out
 
 
-def descriptor_topology(space, axis: int, positions=PLANE_POSITIONS, n: int = GRID_SIZE,
+def descriptor_topology(space, axis: int, positions=config.PLANE_POSITIONS, n: int = config.GRID_SIZE,
                         extent: float = 1.0, batch_size: int = 4096, scale=None,
                         progress: bool = False) -> dict[str, np.ndarray]:
     """Descriptors of the spectra decoded on the PCA planes of :func:`plane_grid`.

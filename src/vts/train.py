@@ -67,7 +67,7 @@ from .instruments import HELD_OUT_INSTRUMENTS
 from .io import atomic_path, folder_lock, read_json
 from .metrics import class_regularizer, evaluate_space, write_table1
 from .model import VAE, beta_schedule
-from .profiles import PROFILES, Profile, TrainConfig, get_profile  # noqa: F401 (get_profile re-exported)
+from .profiles import PROFILES, Profile, TrainConfig
 from .regularizers import (
     class_prior_kl,
     note_penalty,

@@ -28,7 +28,7 @@ from ..data import dynamics_ordinal, parse_note
 from ..dsp import get_transform, griffin_lim, spectral_convergence, sustained_frame
 from ..dsp.descriptors import compute
 from ..io import load_audio
-from ..metrics import PAPER_RESULTS, family_distances  # noqa: F401 (used by notebook 06)
+from ..metrics import PAPER_RESULTS
 from ..paths import (
     descending_curve,
     descriptor_topology,

@@ -476,12 +476,6 @@ def wav_bytes(audio, sample_rate: int = config.SAMPLE_RATE) -> bytes:
     return buffer.getvalue()
 
 
-def fade(audio, fade_seconds: float = FADE_SECONDS,
-         sample_rate: int = config.SAMPLE_RATE) -> np.ndarray:
-    """Raised-cosine fade in and out over ``fade_seconds`` s (float32 copy)."""
-    return _fade(audio, fade_seconds, sample_rate)
-
-
 def spread_frames(magnitudes, n_frames: int) -> np.ndarray:
     """``(n, n_bins)`` magnitudes spread evenly over ``n_frames`` rows by linear
     interpolation (first row on the first frame, last on the last); a single
