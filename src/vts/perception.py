@@ -290,8 +290,10 @@ def load_study(study: str | os.PathLike) -> Study:
 
 
 def list_studies() -> list[str]:
-    """Names of the study folders present, sorted."""
+    """Names of the study folders present, sorted (none when the data root has no ``studies/``)."""
     folder = studies_dir()
+    if not folder.is_dir():
+        return []
     return sorted(p.name for p in folder.iterdir() if (p / "dissimilarity_matrix.txt").is_file())
 
 

@@ -684,7 +684,7 @@ def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
         target = _load_target(plan[0][3])
         dissimilarity = perception.combined_dissimilarity()
         pairs = perception.pair_summary()
-        studies = perception.list_studies() if perception.studies_dir().is_dir() else []
+        studies = perception.list_studies()
         for name in transforms:
             features = training_features(name, progress)
             novel = novel_features(name, progress=False)
