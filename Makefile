@@ -52,11 +52,12 @@ figures: train
 test: setup
 	$(BIN)/python -m pytest -q
 
-# End-to-end test in a real browser: Debian's headless Chromium driven by
-# Playwright (its bundled driver, never its browser download).
+# End-to-end tests in a real browser: Debian's headless Chromium driven by
+# Playwright (its bundled driver, never its browser download): the explorer in
+# JupyterLab, then the companion page.
 test-browser: setup
 	bash tools/install-browser.sh $(BIN)/python
-	$(BIN)/python -m pytest -q -m browser tests/test_browser.py
+	$(BIN)/python -m pytest -q -m browser tests/test_browser.py tests/test_page.py
 
 seeds: features
 	$(BIN)/python tools/seed_study.py --profile $(PROFILE)

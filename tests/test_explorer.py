@@ -378,7 +378,7 @@ def test_path_mode_shows_the_spectra_along_the_path_with_a_cursor(space):
     note, audio_swaps = ex._audio_widget.value, ex.counts["audio"]
     a, b = space.instruments[0], space.instruments[-1]
     ex.play_path(a, b, "spherical")
-    from vts.app.explorer import _floats
+    from vts.app.plot_view import floats as _floats
 
     want = np.maximum(to_db(space.decode_magnitude(ex.path)), ex.db_range[0])
     n = len(space.transform.frequencies)

@@ -6,7 +6,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 import soundfile as sf
-from PIL import Image
 
 from vts.app import figures, plots
 
@@ -122,17 +121,18 @@ def test_save_wav_refuses_empty_or_non_finite(out):
         figures.save_wav(np.zeros(0), "empty", "empty")
 
 
-def test_gif_animation_keeps_frames_and_duration_and_has_an_mp4_twin(out):
+def test_animations_are_mp4_only_and_at_least_800_px_wide(out):
     frames = [np.full((20, 30, 3), v, dtype=np.uint8) for v in (0, 128, 255)]
-    path = figures.save_animation(frames, "fade.gif", "Grey fade", fps=5)
-    image = Image.open(path)
-    assert image.n_frames == 3 and image.size == (30, 20)
-    assert image.info["duration"] == 200 and image.info["loop"] == 0
-    image.seek(2)
-    assert np.asarray(image.convert("RGB"))[0, 0].tolist() == [255, 255, 255]
-    manifest = _manifest(out)
-    assert manifest["01_test/fade.gif"]["kind"] == manifest["01_test/fade.mp4"]["kind"] \
-        == "animation"
+    with pytest.raises(ValueError, match="H.264 MP4 only"):
+        figures.save_animation(frames, "fade.gif", "Grey fade", fps=5, min_width=0)
+    with pytest.raises(ValueError, match="30 px wide, animations need at least 800 px"):
+        figures.save_animation(frames, "fade", "Grey fade", fps=5)
+    assert not list((out / "01_test").glob("fade*"))              # nothing written
+    wide = [np.full((300, 800, 3), v, dtype=np.uint8) for v in (0, 128, 255)]
+    path = figures.save_animation(wide, "fade", "Grey fade", fps=5)
+    assert path.suffix == ".mp4" and figures.video_size(path) == (800, 300)
+    assert list(_manifest(out)) == ["01_test/fade.mp4"]
+    assert _manifest(out)["01_test/fade.mp4"]["kind"] == "animation"
 
 
 def _probe(path):
@@ -150,7 +150,7 @@ def test_mp4_animation_is_h264_yuv420p_with_the_frames(out):
     import imageio.v2 as iio2
 
     frames = [np.full((15, 21, 3), v, dtype=np.uint8) for v in (0, 255, 0, 255)]
-    path = figures.save_animation(frames, "blink", "Blinking", fps=2)
+    path = figures.save_animation(frames, "blink", "Blinking", fps=2, min_width=0)
     assert path == out / "01_test" / "blink.mp4"
     assert _manifest(out)["01_test/blink.mp4"]["kind"] == "animation"
     decoded = np.stack(iio2.mimread(path, format="FFMPEG"))
@@ -164,7 +164,8 @@ def test_mp4_animation_is_h264_yuv420p_with_the_frames(out):
     data = path.read_bytes()
     assert data.index(b"moov") < data.index(b"mdat")
     # bit-exact: the same frames give the same file
-    again = figures.save_animation(frames, "blink.mp4", "Blinking", fps=2).read_bytes()
+    again = figures.save_animation(frames, "blink.mp4", "Blinking", fps=2,
+                                   min_width=0).read_bytes()
     assert again == data
 
 
@@ -173,14 +174,14 @@ def test_mp4_of_a_wide_figure_keeps_its_size(out):
     fig.add_subplot().plot([0, 1], [0, 1])
     frames = [figures.figure_to_array(fig)] * 2
     path = figures.save_animation(frames, "wide", "Wide", fps=1)
-    assert "820x300" in _probe(path)
+    assert "820x300" in _probe(path) and figures.video_size(path) == (820, 300)
 
 
 def test_animation_rejects_mixed_sizes(out):
     with pytest.raises(ValueError, match="frames must all be"):
-        figures.save_animation([np.zeros((4, 4, 3)), np.zeros((4, 5, 3))], "x.gif", "x")
-    with pytest.raises(ValueError, match=".gif or .mp4"):
-        figures.save_animation([np.zeros((4, 4, 3))], "x.avi", "x")
+        figures.save_animation([np.zeros((4, 4, 3)), np.zeros((4, 5, 3))], "x.mp4", "x")
+    with pytest.raises(ValueError, match="MP4 only"):
+        figures.save_animation([np.zeros((4, 800, 3))], "x.avi", "x")
     with pytest.raises(ValueError, match="no frame"):
         figures.save_animation([], "x.mp4", "x")
 

@@ -1,4 +1,4 @@
-"""Tests of vts.listeners: baselines, poolings, both protocols, directions, the listener space.
+"""Tests of vts.listeners: spaces and baselines scored against studies, both protocols, tables.
 
 Ground truth: a synthetic "brightness" study whose tones differ only in the
 decay of their partials; the listeners' dissimilarity is defined as the
@@ -18,6 +18,7 @@ import soundfile as sf
 from scipy.stats import spearmanr
 
 import synthetic
+from vts import agreement as ag
 from vts import listeners as ev
 
 F0_HZ = 150.0
@@ -118,126 +119,6 @@ class RandomSpace(CentroidSpace):
         return self.rng.normal(size=(len(np.atleast_2d(frames)), 2))
 
 
-def three_point(values) -> np.ndarray:
-    """Distance matrix of 3 objects with pair values (d01, d02, d12)."""
-    d01, d02, d12 = values
-    return np.array([[0, d01, d02], [d01, 0, d12], [d02, d12, 0]], dtype=float)
-
-
-
-# --------------------------------------------------------------------------- baselines
-def test_spectral_centroid_of_sinusoid():
-    t = np.arange(22050) / 22050
-    sine = (np.sin(2 * np.pi * 1000 * t) * np.minimum(1, np.minimum(t, 1 - t) / 0.02)).astype(
-        np.float32)                                         # 20 ms fade-in and fade-out
-    assert ev.spectral_centroid_hz(sine) == pytest.approx(1000, rel=0.03)
-    # silence around the sound (silent frames) does not pull the mean
-    padded = np.concatenate([np.zeros(11025, np.float32), sine, np.zeros(22050, np.float32)])
-    assert ev.spectral_centroid_hz(padded) == pytest.approx(1000, rel=0.03)
-
-
-def test_mfcc_mean_ignores_silence():
-    tone = synthetic.tone(F0_HZ, 0.5, 0.5, FORMANT, sample_rate=22050)
-    padded = np.concatenate([tone, np.zeros(22050, np.float32)])      # 1 s of trailing silence
-    other = synthetic.tone(F0_HZ, 0.5, 1.0, FORMANT, sample_rate=22050)
-    a, b, c = ev.mfcc_mean(tone), ev.mfcc_mean(padded), ev.mfcc_mean(other)
-    assert a.shape == (ev.N_MFCC,)
-    assert np.linalg.norm(a - b) < 0.1 * np.linalg.norm(a - c)
-
-
-def test_mfcc_padded_pads_each_pair_to_its_longer_sound():
-    signals = [synthetic.tone(F0_HZ * (1 + k / 7), s, 0.2 * k, FORMANT, sample_rate=22050,
-                              seed=k) for k, s in enumerate((0.3, 0.5, 0.9, 0.4))]
-    d = ev.mfcc_padded_distances(signals, "cosine")
-    # pair (0, 3) by hand: both zero-padded to the longer one (0.4 s), frames flattened
-    n = max(len(signals[0]), len(signals[3]))
-    frames = int(np.ceil(n / ev.MFCC_HOP))
-    a = ev.mfcc_frames(np.pad(signals[0], (0, len(signals[2]) - len(signals[0]))))[:frames]
-    b = ev.mfcc_frames(np.pad(signals[3], (0, len(signals[2]) - len(signals[3]))))[:frames]
-    a, b = a.ravel(), b.ravel()
-    assert d[0, 3] == pytest.approx(1 - a @ b / np.linalg.norm(a) / np.linalg.norm(b))
-    assert np.allclose(d, d.T) and np.allclose(np.diag(d), 0)
-
-
-# --------------------------------------------------------------------------- poolings
-def toy_codes(mu, active=None, attack=None, var=None, frames=None, hop=0.01):
-    """A StimulusCodes from hand-made per-frame codes (frames = codes unless given)."""
-    mu = np.asarray(mu, dtype=float)
-    k = len(mu)
-    active = np.ones(k, bool) if active is None else np.asarray(active, dtype=bool)
-    attack = np.zeros(k, bool) if attack is None else np.asarray(attack, dtype=bool)
-    frames = mu.copy() if frames is None else np.asarray(frames, dtype=float)
-    var = None if var is None else np.asarray(var, dtype=float)
-    return ev.StimulusCodes(frame=frames[0] * 10, all_frames=frames, active=active,
-                            attack=attack, mu0=mu[0] * 10, var0=None if var is None else var[0],
-                            all_mu=mu, all_var=var, silence_frame=np.full(mu.shape[1], -1.0),
-                            silence_mu=np.full(mu.shape[1], -2.0), hop_seconds=hop)
-
-
-def test_pool_hand_computed():
-    c = toy_codes([[1, 0], [3, 2], [5, 4], [100, 100]], active=[1, 1, 1, 0],
-                  attack=[1, 0, 0, 0])
-    (sus,), (mean,), (ms,), (att,), (ma,), (thirds,) = (
-        ev.pool([c], p) for p in ev.POOLINGS)
-    np.testing.assert_allclose(sus, [10, 0])                 # the sustained frame's code
-    np.testing.assert_allclose(mean, [3, 2])                 # inactive frame left out
-    np.testing.assert_allclose(ms, [3, 2, np.std([1, 3, 5]), np.std([0, 2, 4])])
-    np.testing.assert_allclose(att, [1, 0])
-    np.testing.assert_allclose(ma, [3, 2, 1, 0])
-    np.testing.assert_allclose(thirds, [1, 0, 3, 2, 5, 4])
-    np.testing.assert_allclose(ev.pool([c], "mean", "frame")[0], [3, 2])
-    with pytest.raises(ValueError, match="pooling"):
-        ev.pool([c], "median")
-
-
-def test_pooled_posterior_moment_matches_the_mixture():
-    c = toy_codes([[0.0], [2.0], [9.0]], active=[1, 1, 0], var=[[1.0], [3.0], [5.0]])
-    m, v = ev.pooled_posterior([c], "mean")
-    assert m[0, 0] == pytest.approx(1.0)
-    assert v[0, 0] == pytest.approx(2.0 + 1.0)              # mean variance + variance of means
-    m0, v0 = ev.pooled_posterior([c], "sustained")
-    assert m0[0, 0] == 0.0 and v0[0, 0] == 1.0
-    with pytest.raises(ValueError, match="posterior"):
-        ev.pooled_posterior([toy_codes([[1.0]])], "mean")
-
-
-def test_trajectory_blocks_and_padded_distances():
-    c = toy_codes(np.arange(10, dtype=float)[:, None], hop=0.005)   # 5 frames per 25 ms block
-    traj = ev.trajectory(c, "code")
-    np.testing.assert_allclose(traj[:, 0], [2.0, 7.0])
-    short = toy_codes(np.arange(7, dtype=float)[:, None], hop=0.005)  # padded with silence (-2)
-    np.testing.assert_allclose(ev.trajectory(short, "code")[:, 0], [2.0, (5 + 6 - 6) / 5])
-    seqs = [np.array([[1.0], [1.0]]), np.array([[1.0]]), np.array([[2.0], [0.0], [1.0]])]
-    d = ev.padded_distances(seqs, "euclidean", pad=0.0)
-    assert d[0, 1] == pytest.approx(1.0)                     # (1,1) vs (1,0)
-    assert d[0, 2] == pytest.approx(np.linalg.norm([1 - 2, 1 - 0, 0 - 1]))
-    cos = ev.padded_distances(seqs, "cosine", pad=0.0)
-    assert cos[0, 1] == pytest.approx(1 - 1 / np.sqrt(2))
-    with pytest.raises(ValueError, match="width"):
-        ev.padded_distances([np.ones((2, 1)), np.ones((2, 2)), np.ones((1, 1))], "cosine")
-
-
-def test_dimension_kl_and_active_dims():
-    class Model:                                           # mu = x[:, :3], logvar fixed
-        def encode(self, x):
-            import torch
-
-            return x[:, :3], torch.log(torch.tensor([1.0, 0.25, 1.0])).expand(len(x), 3)
-
-    class Space:
-        model = Model()
-
-    frames = np.zeros((4, 5))
-    frames[:, 0] = [1, -1, 1, -1]                          # dim 0: mu^2 = 1, var 1 -> 0.5 nat
-    kl = ev.dimension_kl(Space(), frames)
-    expected_1 = 0.5 * (0.25 - np.log(0.25) - 1)           # dim 1: mu 0, var 1/4
-    np.testing.assert_allclose(kl, [0.5, expected_1, 0.0], atol=1e-6)
-    np.testing.assert_array_equal(ev.active_dims(Space(), frames, threshold=0.4), [0])
-    np.testing.assert_array_equal(ev.active_dims(Space(), frames, threshold=0.1), [0, 1])
-    with pytest.raises(ValueError, match="no latent dimension"):
-        ev.active_dims(Space(), frames, threshold=5.0)
-
-
 # --------------------------------------------------------------------------- study alignment
 def test_study_baselines_track_brightness(brightness_study):
     table = ev.study_alignment(CentroidSpace(), brightness_study, n_permutations=999,
@@ -253,8 +134,8 @@ def test_study_alignment_both_protocols(brightness_study):
     table = ev.study_alignment(CentroidSpace(), brightness_study, n_permutations=999,
                                n_boot=200)
     assert list(table.columns) == ev.ALIGNMENT_COLUMNS
-    assert list(table["representation"]) == [r for r in ev.REPRESENTATIONS for _ in ev.METRICS]
-    assert list(table["metric"]) == list(ev.METRICS) * len(ev.REPRESENTATIONS)
+    assert list(table["representation"]) == [r for r in ev.REPRESENTATIONS for _ in ag.METRICS]
+    assert list(table["metric"]) == list(ag.METRICS) * len(ev.REPRESENTATIONS)
     assert (table["n_stimuli"] == 8).all() and (table["n_pairs"] == 28).all()
     latent = table[(table["representation"] == "latent") & (table["metric"] == "euclidean")]
     latent = latent.iloc[0]
@@ -353,7 +234,7 @@ def evaluation(project, brightness_study, tmp_path) -> ev.Evaluation:
 def test_evaluate_models_table(evaluation):
     table = evaluation.table
     assert list(table.columns) == ev.TABLE_COLUMNS
-    assert len(table) == 2 * 2 * len(ev.REPRESENTATIONS) * len(ev.METRICS)
+    assert len(table) == 2 * 2 * len(ev.REPRESENTATIONS) * len(ag.METRICS)
     assert not table.duplicated(["model", "study", "representation", "metric"]).any()
     in_target = table.drop_duplicates("study").set_index("study")["in_target"]
     assert in_target.to_dict() == {"Bright2024": False, "Grey1977": True}
@@ -372,7 +253,7 @@ def test_evaluate_models_table(evaluation):
 def test_evaluate_pooled_table(evaluation):
     pooled = evaluation.pooled
     assert list(pooled.columns) == ev.POOLED_COLUMNS
-    assert len(pooled) == 2 * len(ev.REPRESENTATIONS) * len(ev.METRICS)
+    assert len(pooled) == 2 * len(ev.REPRESENTATIONS) * len(ag.METRICS)
     row = pooled[(pooled["label"] == "fake-centroid") & (pooled["metric"] == "euclidean")].iloc[0]
     per_study = evaluation.table[(evaluation.table["label"] == "fake-centroid")
                                  & (evaluation.table["metric"] == "euclidean")]
@@ -470,7 +351,7 @@ def test_main_evaluate(project, brightness_study, tmp_path, capsys):
                             n_permutations=99, n_boot=20, progress=False)
     assert code == 0
     table = pd.read_csv(out)
-    assert len(table) == 2 * len(ev.REPRESENTATIONS) * len(ev.METRICS)
+    assert len(table) == 2 * len(ev.REPRESENTATIONS) * len(ag.METRICS)
     assert (out.parent / "eval_pooled.csv").is_file()
     printed = capsys.readouterr().out
     assert "Bright2024" in printed and "McAdams1995 *" in printed
@@ -486,23 +367,6 @@ def test_main_evaluate(project, brightness_study, tmp_path, capsys):
     assert "Whole-matrix" not in printed and "Per-anchor Spearman" in printed
     with pytest.raises(FileNotFoundError):
         ev.main_evaluate([CentroidSpace()], [tmp_path / "nowhere"], out, progress=False)
-
-
-def test_leaderboard_puts_ours_beside_the_published():
-    pooled = pd.DataFrame({"label": ["ours", "MFCC mean", "ours"],
-                           "metric": ["cosine", "cosine", "euclidean"],
-                           "per_anchor": [0.5, 0.2, 0.9], "per_anchor_lo": [0.4, 0.1, 0.8],
-                           "per_anchor_hi": [0.6, 0.3, 1.0], "n_studies": [9, 9, 9]})
-    board = ev.leaderboard(pooled)
-    assert board["representation"].tolist()[:2] == ["ours", "CLAP (LAION music)"] or \
-        board.iloc[0]["representation"] == "ours"
-    assert board["per_anchor"].is_monotonic_decreasing
-    assert len(board) == 2 + len(ev.PUBLISHED)                # the euclidean row is left out
-    ours = board[board["source"] == "this run (9 studies)"]
-    assert set(ours["representation"]) == {"ours", "MFCC mean"}
-    published = board[board["source"].str.contains("published")]
-    assert published.set_index("representation")["per_anchor"].to_dict()["DAC"] == 0.316
-    assert published["per_anchor_lo"].isna().all()
 
 
 # --------------------------------------------------------------------------- a real tiny space
@@ -522,164 +386,3 @@ def test_study_alignment_with_trained_smoke_space(space, synthetic_root):
     row = table[(table["representation"] == "latent") & (table["metric"] == "euclidean")]
     assert row["spearman"].iloc[0] == pytest.approx(expected, abs=1e-6)
     assert 0 < row["mantel_p"].iloc[0] <= 1
-
-
-@pytest.fixture(scope="module")
-def toy_studies(synthetic_root):
-    return ev.load_studies([synthetic_root / "timbre" / "studies" / s
-                            for s in ("Toy2024", "Toy2025")])
-
-
-def test_encode_stimulus_matches_the_space(space, toy_studies):
-    study = toy_studies[0]
-    codes = ev.encode_study(space, study)
-    assert len(codes) == len(study)
-    c = codes[0]
-    np.testing.assert_allclose(c.mu0, space.encode_audio(study.signals[0]), atol=1e-5)
-    np.testing.assert_allclose(c.mu, space.encode_frames(c.frames), atol=1e-5)
-    assert c.var0 is not None and (c.var > 0).all()
-    assert c.attack.sum() >= 1 and not (c.attack & ~c.active).any()
-    assert c.all_frames.shape[0] == c.active.shape[0] > c.frames.shape[0] - 1
-
-
-def test_directions_table_on_a_trained_space(space, toy_studies):
-    training = space.decode(space.codes("train"))
-    summary, per_study = ev.directions(space, toy_studies, training=training, n_boot=30)
-    assert list(summary.columns) == ev.DIRECTION_COLUMNS
-    # the smoke space's dimensions all stay near the prior: no active dimension, said so
-    active = {d.name for d in ev.DIRECTIONS if d.dims == "active"}
-    assert set(summary.attrs["skipped"]) == active
-    assert all("nats" in why for why in summary.attrs["skipped"].values())
-    kept = [d for d in ev.DIRECTIONS if d.dims != "active"]
-    point = [d for d in kept if d.source != "posterior"]
-    posterior = [d for d in kept if d.source == "posterior"]
-    assert len(summary) == 2 * len(point) + len(posterior)
-    assert set(summary["direction"]) == {d.name for d in kept}
-    assert summary["per_anchor"].between(-1, 1).all()
-    assert summary["wins_vs_mfcc"].between(0, 2).all()
-    assert (summary["n_studies"] == 2).all() and (summary["n_stimuli"] == 9).all()
-    # the MFCC row never beats itself
-    mfcc = summary[summary["direction"] == "time-averaged MFCC"]
-    assert (mfcc["wins_vs_mfcc"] == 0).all()
-    learned = per_study[per_study["direction"].str.startswith("learned")]
-    assert learned["ridge"].notna().all()
-    assert set(per_study["study"]) == {"Toy2024", "Toy2025"}
-    text = ev.directions_markdown(summary)
-    assert text.count("\n") == len(summary) + 1 and "[" in text
-
-
-def test_learned_metric_never_sees_the_held_out_ratings(space, toy_studies):
-    codes = {s.name: ev.encode_study(space, s) for s in toy_studies}
-    points = {s: ev.pool(c, "mean-std") for s, c in codes.items()}
-    listeners = {s.name: s.dissimilarity for s in toy_studies}
-    first, _ = ev.loso_metric_distances(points, listeners, "ridge", "euclidean")
-    # scramble Toy2025's ratings: Toy2025's held-out prediction must not move,
-    # Toy2024's (trained on Toy2025) may
-    rng = np.random.default_rng(0)
-    scrambled = dict(listeners)
-    n = len(listeners["Toy2025"])
-    noise = rng.uniform(0.1, 1, (n, n))
-    scrambled["Toy2025"] = np.triu(noise, 1) + np.triu(noise, 1).T
-    second, _ = ev.loso_metric_distances(points, scrambled, "ridge", "euclidean")
-    np.testing.assert_allclose(second["Toy2025"], first["Toy2025"])
-    assert not np.allclose(second["Toy2024"], first["Toy2024"])
-
-
-# --------------------------------------------------------------------------- the listener space
-def test_recipe_validation(space):
-    assert ev.load_recipe(space) == ev.PLAIN
-    assert ev.load_recipe(CentroidSpace()) == ev.PLAIN
-    for bad, match in (({"pooling": "median"}, "pooling"), ({"metric": "hamming"}, "metric"),
-                       ({"weights": [1.0, -2.0]}, "weights"), ({"format": 99}, "format")):
-        data = dict(ev.PLAIN.to_dict(), **bad)
-        with pytest.raises(ValueError, match=match):
-            ev.Recipe.from_dict(data)
-
-
-@pytest.fixture(scope="module")
-def listener_dir(space_dir, toy_studies, tmp_path_factory):
-    out = tmp_path_factory.mktemp("listener") / "nsgt-erb-listener"
-    return ev.build_listener_space(space_dir, out, toy_studies,
-                                   direction="learned diagonal (ridge), code mean + spread",
-                                   metric="euclidean")
-
-
-def test_listener_space_loads_and_synthesises_like_vanilla(listener_dir, space_dir, space):
-    from vts.space import SPACE_FILES, TimbreSpace
-
-    listener = TimbreSpace.load(listener_dir)
-    assert all((listener_dir / f).is_file() for f in SPACE_FILES)
-    assert listener.config["kind"] == "listener"
-    assert listener.config["listener_of"] == space_dir.name
-    z = space.codes("train")[:3]
-    np.testing.assert_array_equal(listener.decode(z), space.decode(z))
-    recipe = ev.load_recipe(listener)
-    assert recipe.pooling == "mean-std" and recipe.metric == "euclidean"
-    assert len(recipe.weights) == 2 * space.latent_dim
-    assert recipe.info["studies"] == ["Toy2024", "Toy2025"]
-    assert recipe.info["ridge"] in ev.ag.RIDGE_GRID
-    assert {"per_anchor", "spearman", "fold_ridge"} <= set(recipe.info["loso"])
-
-
-def test_listener_distances_use_the_learned_metric(listener_dir, space_dir, toy_studies):
-    from vts.space import TimbreSpace
-
-    listener = TimbreSpace.load(listener_dir)
-    vanilla = TimbreSpace.load(space_dir)
-    signals = toy_studies[0].signals
-    d = ev.listener_distances(listener, signals)
-    codes = ev.encode_study(vanilla, toy_studies[0])
-    w = np.asarray(ev.load_recipe(listener).weights)
-    pooled = ev.pool(codes, "mean-std")
-    np.testing.assert_allclose(d, ev.ag.distance_matrix(pooled * np.sqrt(w), "euclidean"),
-                               rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(ev.listener_points(listener, signals), pooled * np.sqrt(w),
-                               rtol=1e-6, atol=1e-9)
-    assert np.std(w) > 0                                    # the metric is not uniform ...
-    plain = ev.ag.distance_matrix(pooled, "euclidean")
-    assert not np.allclose(d / d.max(), plain / plain.max(), atol=1e-3)   # ... and it shows
-    # a plain space: its sustained codes, Euclidean
-    np.testing.assert_allclose(ev.listener_distances(vanilla, signals),
-                               ev.ag.distance_matrix(vanilla.encode_audio(list(signals)),
-                                                     "euclidean"), atol=1e-5)
-    # the listener space evaluates with its own recipe
-    table = ev.evaluate_models([listener_dir], [toy_studies[0]], progress=False,
-                               n_permutations=19, n_boot=10, baselines=())
-    row = table[table["metric"] == "euclidean"].iloc[0]
-    iu = np.triu_indices(len(d), 1)
-    assert row["spearman"] == pytest.approx(
-        spearmanr(d[iu], toy_studies[0].dissimilarity[iu]).statistic)
-    assert row["pooling"] == "mean-std"
-    # ... and says that it was fitted on that study (in-sample), unlike the vanilla space
-    both = ev.evaluate([listener_dir, space_dir], [toy_studies[0]], progress=False,
-                       n_permutations=19, n_boot=10, baselines=("mfcc",))
-    fitted = both.table.groupby("model")["fitted"].any()
-    assert fitted[listener_dir.name] and not fitted[space_dir.name]
-    assert not both.table.loc[both.table["kind"] == "baseline", "fitted"].any()
-    board = ev.leaderboard(both.pooled)
-    assert f"{listener_dir.name} (fitted on these studies: in-sample)" in \
-        set(board["representation"])
-    assert "in-sample" in ev.format_table(both.table)
-
-
-def test_listener_space_is_rebuilt_only_when_stale(listener_dir, space_dir, toy_studies):
-    before = (listener_dir / "listener.json").stat().st_mtime_ns
-    kwargs = {"direction": "learned diagonal (ridge), code mean + spread", "metric": "euclidean"}
-    ev.build_listener_space(space_dir, listener_dir, toy_studies, **kwargs)
-    assert (listener_dir / "listener.json").stat().st_mtime_ns == before
-    ev.build_listener_space(space_dir, listener_dir, toy_studies[:1] + toy_studies[1:],
-                            force=True, **kwargs)
-    assert (listener_dir / "listener.json").stat().st_mtime_ns != before
-    with pytest.raises(ValueError, match="replace"):
-        ev.build_listener_space(space_dir, space_dir, toy_studies)
-    with pytest.raises(ValueError, match="direction"):
-        ev.build_listener_space(space_dir, listener_dir, toy_studies, direction="time travel")
-
-
-def test_default_listener_space_recipe(space_dir, toy_studies, tmp_path):
-    out = ev.build_listener_space(space_dir, tmp_path / "listener", toy_studies)
-    recipe = ev.load_recipe(ev.TimbreSpace.load(out))
-    direction = ev._direction(ev.LISTENER_DIRECTION)
-    assert recipe.pooling == direction.pooling and recipe.metric == ev.LISTENER_METRIC
-    d = ev.listener_distances(out, toy_studies[1].signals)
-    assert d.shape == (4, 4) and np.allclose(d, d.T) and (d[~np.eye(4, dtype=bool)] > 0).all()

@@ -35,7 +35,7 @@ def test_notebook_is_committed_clean_with_a_parameters_cell(name):
     tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
     for variable in ("profile", "models_dir", "figures_dir", "seed"):
-        assert re.search(rf"^{variable} = ", tagged[0].source, re.M)
+        assert re.search(rf"^{variable} = ", tagged[0].source, re.MULTILINE)
     assert f'nb.setup("{name}"' in "".join(c.source for c in code)
     assert book.cells[0].cell_type == "markdown" and book.cells[0].source.startswith("# ")
 
@@ -190,13 +190,57 @@ def test_table1_with_paper_puts_paper_values_on_the_right_rows():
     assert both["paper_kl"].tolist() == pytest.approx([834.15, 423.45])
 
 
-def test_paths_answer_verdicts():
-    same = pd.DataFrame({"pair": ["a → b"], "mean_db": [0.2], "max_db": [0.4],
-                         "endpoints_db": [10.0]})
-    assert "practically the same spectra" in nb.paths_answer(same)
-    assert "2.0 %" in nb.paths_answer(same)
-    assert "nearly flat" in nb.paths_answer(same.assign(mean_db=1.0))     # 10 %
-    assert "not flat" in nb.paths_answer(same.assign(mean_db=3.0))        # 30 %
+def test_path_groups_hold_the_companion_page_pairs():
+    from vts.instruments import RATED_INSTRUMENTS
+
+    pairs = {g: [(a.instrument, b.instrument, same) for a, b, same in p]
+             for g, p in nb.PATH_GROUPS.items()}
+    assert pairs["featured"] == [("violin", "clarinet", True)]
+    assert pairs["same-pitch"] == [("bassoon", "clarinet", True), ("clarinet", "saxophone", True),
+                                   ("french-horn", "trombone", True)]
+    assert [(a, b) for a, b, _ in pairs["changing-pitch"]] == [
+        ("bassoon", "cello"), ("english-horn", "violin"), ("violin", "saxophone"),
+        ("oboe", "clarinet"), ("saxophone", "bassoon")]
+    assert [(a, b) for a, b, _ in pairs["more-pairs"]] == [
+        ("saxophone", "clarinet"), ("saxophone", "piano"), ("piano", "english-horn"),
+        ("violin", "english-horn"), ("piano", "saxophone")]
+    assert len(nb.INTERPOLATION_PAIRS) == sum(map(len, nb.PATH_GROUPS.values())) == 18
+    assert {x for a, b, _ in nb.INTERPOLATION_PAIRS for x in (a.instrument, b.instrument)} <= \
+        set(RATED_INSTRUMENTS)
+    for group, number in nb.EXPERIMENTAL_PAIRS:
+        assert 1 <= number <= len(nb.PATH_GROUPS[group])
+
+
+def test_pick_pairs_tags_pairs_and_skips_absent_instruments(capsys):
+    catalog = _catalog([
+        ("v1", "", "violin", "C5", 72, "", "T"), ("c1", "", "clarinet", "C5", 72, "f", "P"),
+        ("c2", "", "clarinet", "G4", 67, "f", "P")])
+    groups = {"featured": ((nb.NoteSpec("violin", "C5"), nb.NoteSpec("clarinet", "C5", "f"),
+                            True),),
+              "more-pairs": ((nb.NoteSpec("piano", "A4"), nb.NoteSpec("clarinet", "E4", "f"),
+                              False),
+                             (nb.NoteSpec("clarinet", "A4", "f"), nb.NoteSpec("violin", "G4"),
+                              False))}
+    chosen = nb.pick_pairs(catalog, groups)
+    out = capsys.readouterr().out
+    assert "more-pairs pair 1 (piano A4 → clarinet E4 f) skipped: no piano note" in out
+    assert [(p.group, p.number, p.tag) for p in chosen] == [
+        ("featured", 1, "featured1_violin-C5_to_clarinet-C5-f"),
+        ("more-pairs", 2, "more-pairs2_clarinet-G4-f_to_violin-C5")]
+    assert chosen[0].label == "violin C5 → clarinet C5 f"
+
+
+def test_note_excerpt_starts_at_the_onset_and_lasts_the_paths_duration(tmp_path):
+    rate = config.SAMPLE_RATE
+    t = np.arange(rate) / rate
+    tone = np.concatenate([np.zeros(rate // 2), 0.5 * np.sin(2 * np.pi * 440 * t)])
+    sf.write(tmp_path / "note.wav", tone, rate)
+    excerpt = nb.note_excerpt(tmp_path / "note.wav", 0.4)
+    assert len(excerpt) == round(0.4 * rate)
+    assert np.max(np.abs(excerpt[:256])) > 0.1                # no leading silence
+    assert abs(excerpt[-1]) < 1e-3                            # faded out where it was cut
+    whole = nb.note_excerpt(tmp_path / "note.wav", 5.0)       # shorter than asked: all of it
+    assert len(whole) <= rate + 256 and abs(whole[-200]) > 0
 
 
 def test_topology_summary_roughness():
@@ -300,7 +344,6 @@ def test_declared_artefacts_of_each_notebook(smoke_run):
         "06_novel_instruments/novel_instruments.png", "06_novel_instruments/novel_instruments.html",
         "06_novel_instruments/novel_family_distances.csv",
         "07_interpolation_paths/linear_vs_spherical.csv",
-        "07_interpolation_paths/linear_vs_spherical_answer.md",
         *[f"08_descriptor_topology/planes_{d}.png" for d in ("centroid", "flatness", "bandwidth",
                                                              "loudness", "rolloff")],
         "08_descriptor_topology/topology_roughness.csv",
@@ -311,18 +354,54 @@ def test_declared_artefacts_of_each_notebook(smoke_run):
     ]
     missing = [e for e in expected if e not in names]
     assert not missing
-    # 07: per pair, 8-point spectra, three sounds, an animation, an HTML, a comparison
+    assert not any(n.endswith("_answer.md") for n in names)      # no verdict written by code
+    # 07: per pair, the two notes and three paths as sound, 8-point spectra, an HTML, a
+    # comparison; videos of the featured pair (spherical, expressive) and the paper's pair
     n_pairs = len(nb.INTERPOLATION_PAIRS)
-    for suffix, count in (("_spherical_spectra.png", 1), ("_spherical.gif", 1), ("_paths.html", 1),
-                          ("_linear.wav", 1), ("_spherical.wav", 1), ("_expressive.wav", 1)):
-        assert sum(n.startswith("07_") and n.endswith(suffix) for n in names) == n_pairs * count
-    # 08: 5 descriptors x 3 axes x 3 models (vanilla, l2, gaussian) traversals, 5 x 3 sliders
-    gifs = [n for n in names if n.startswith("08_") and n.endswith(".gif")]
-    assert len(gifs) == 45
+    for suffix in ("_origin.wav", "_end.wav", "_linear.wav", "_spherical.wav", "_expressive.wav",
+                   "_spherical_spectra.png", "_paths.html", "_linear_vs_spherical.png"):
+        found = [n for n in names if n.startswith("07_") and n.endswith(suffix)
+                 and "/experimental" not in n]
+        assert len(found) == n_pairs, (suffix, len(found))
+    videos = sorted(n for n in names if n.startswith("07_") and n.endswith(".mp4"))
+    assert [v.split("/")[1].split("_")[0] for v in videos] == \
+        ["featured1", "featured1", "paper-and-project1"]
+    # expressive and experimental: the translation scaled, per experimental pair
+    for factor in nb.TRANSLATION_FACTORS:
+        assert sum(n.endswith(f"_translation-{factor:g}x.wav") for n in names) == \
+            len(nb.EXPERIMENTAL_PAIRS)
+    table = pd.read_csv(root / "07_interpolation_paths" / "linear_vs_spherical.csv")
+    assert len(table) == n_pairs and set(table["group"]) == set(nb.PATH_GROUPS)
+    assert {"mean_db", "endpoints_db", "mean_over_endpoints", "linear_loudness_range_db",
+            "spherical_loudness_range_db"} <= set(table.columns)
+    translations = [n for n in names if n.endswith("_translations.csv")]
+    assert len(translations) == len(nb.EXPERIMENTAL_PAIRS)
+    assert len(pd.read_csv(root / translations[0])) == 1 + len(nb.TRANSLATION_FACTORS)
+    # 08: vanilla vs regularised along X and the regularised X/Y/Z topology, per descriptor;
+    # 5 descriptors x 3 models sliders
+    descriptors = ("centroid", "flatness", "bandwidth", "loudness", "rolloff")
+    mp4s = sorted(n for n in names if n.startswith("08_") and n.endswith(".mp4"))
+    assert mp4s == sorted([f"08_descriptor_topology/along_X_vanilla_vs_l2_{d}.mp4"
+                           for d in descriptors]
+                          + [f"08_descriptor_topology/topology_l2_{d}.mp4" for d in descriptors])
+    assert not any(n.endswith(".gif") for n in names)
     assert sum(n.startswith("08_") and n.endswith(".html") for n in names) == 15
-    from PIL import Image
+    import imageio_ffmpeg
 
-    assert Image.open(root / gifs[0]).n_frames == settings.traversal_positions
+    for rel in videos + mp4s:
+        width, height = figures.video_size(root / rel)
+        assert width >= 800 and width % 2 == 0 and height % 2 == 0, rel
+    reader = imageio_ffmpeg.read_frames(str(root / mp4s[0]))
+    meta = next(reader)
+    frames = sum(1 for _ in reader)
+    assert meta["codec"] == "h264" and frames == settings.traversal_positions
+    # the page plays every pair's notes beside its paths, and links the MP4s in <video>
+    html = (root / "index.html").read_text()
+    for rel in videos + mp4s:
+        assert f'<video controls preload="metadata" muted loop playsinline src="{rel}"' in html
+    for group in ("featured", "same-pitch", "changing-pitch", "more-pairs", "experimental"):
+        heading = group.replace("-", " ").capitalize()
+        assert f"<h3>{heading}</h3>" in html, heading
 
 
 @pytest.mark.slow

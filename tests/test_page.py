@@ -30,6 +30,8 @@ from vts.app import figures, page, plots, runner
 
 SR = 22050
 PAIR = "pair1_flute-e5_to_horn-a4"
+#: Group prefix of a second table of players.
+SAME = "same-pitch"
 CREDIT = "Sounds: Philharmonia Orchestra (CC BY-SA 3.0)."
 
 
@@ -56,24 +58,29 @@ def build_site(root: Path, executed: Path | None = None) -> Path:
     nb07, nb08 = "07_interpolation_paths", "08_descriptor_topology"
     where = {"out_dir": root}
     for column, hz in (("origin", 660), ("end", 440), ("spherical", 550), ("expressive", 520)):
-        figures.save_wav(_tone(hz), f"{PAIR}_{column}", f"Flute E5 f → French horn A4 ff, "
+        figures.save_wav(_tone(hz), f"{PAIR}_{column}", f"Flute E5 f → French horn A4 ff: "
                          f"{column}. {CREDIT}", notebook=nb07, **where)
     figures.save_animation(_frames(), f"{PAIR}_spherical", "Flute E5 f → French horn A4 ff: "
                            "the spherical path beside its spectra.", fps=4, notebook=nb07, **where)
     fig = go.Figure(go.Scatter3d(x=[0, 1], y=[0, 1], z=[0, 1], mode="markers", name="flute"))
     figures.save(fig, f"{PAIR}_paths", "Interactive: the paths of Flute E5 f → French horn A4 ff",
                  notebook=nb07, **where)
+    for k, (a, b) in enumerate((("bassoon G4 f", "clarinet G4 f"),
+                                ("clarinet A4 f", "saxophone A4 f")), start=1):
+        for column, hz in (("origin", 392), ("end", 392), ("spherical", 392),
+                           ("expressive", 392)):
+            figures.save_wav(_tone(hz, 0.3), f"{SAME}{k}_{a[:4]}_to_{b[:4]}_{column}",
+                             f"{a} → {b}: {column}. {CREDIT}", notebook=nb07, **where)
     figures.save_table(pd.DataFrame({"pair": ["flute → horn"], "lsd_db": [0.31]}),
                        "linear_vs_spherical", "Linear vs spherical <distance>", notebook=nb07,
                        **where)
-    figures.save_text("**Yes**: linear and spherical paths differ by 0.31 dB.\n",
-                      "linear_vs_spherical_answer.md", "Measured answer: the same spectra?",
-                      notebook=nb07, **where)
+    figures.save_text("**Read** the table row by row.\n", "reading_notes.md",
+                      "How to read it", notebook=nb07, **where)
     png = plots.new_figure(8.2, 3)
     png.subplots().plot([0, 1], [0, 1])
     figures.save(png, "planes_centroid", "Centroid on planes <b>along X</b>", notebook=nb08,
                  **where)
-    figures.save_animation(_frames(4), "traversal_vanilla_X_centroid.gif", "Centroid sweep X",
+    figures.save_animation(_frames(4), "traversal_vanilla_X_centroid", "Centroid sweep X",
                            notebook=nb08, **where)
     figures.save_animation(_frames(4), "traversal_l2_X_centroid", "Centroid sweep X, l2",
                            notebook=nb08, **where)
@@ -146,8 +153,11 @@ def test_media_and_captions_by_kind(site):
     srcs = {(t, unquote(v)) for t, k, v in parser.refs if k == "src"}
     assert ("video", f"07_interpolation_paths/{PAIR}_spherical.mp4") in srcs
     assert ("video", "08_descriptor_topology/traversal_vanilla_X_centroid.mp4") in srcs
-    # a GIF with an MP4 twin is not shown twice
+    # animations are MP4 only, in <video> elements, at least 800 px wide
+    videos = [v for t, v in srcs if t == "video"]
+    assert len(videos) == 3 and all(v.endswith(".mp4") for v in videos)
     assert not any(v.endswith(".gif") for _, v in srcs)
+    assert all(figures.video_size(site.parent / v)[0] >= 800 for v in videos)
     # the descriptor section opens with its animations, side by side
     assert html.index("traversal_vanilla_X_centroid.mp4") < html.index("planes_centroid.png")
     assert re.search(r'<div class="grid"><figure class="video">.*?traversal_vanilla.*?'
@@ -161,21 +171,27 @@ def test_media_and_captions_by_kind(site):
     # the CSV is a table (its Markdown twin is not repeated), the lone answer is text
     assert "0.0123" in html and "<td>nsgt-erb-regularized</td>" in html
     assert html.count("Linear vs spherical &lt;distance&gt;") == 1
-    assert "<strong>Yes</strong>: linear and spherical" in html
+    assert "<strong>Read</strong> the table row by row." in html
     # the interactive plot is linked in its section and in the closing table
     assert html.count(f'href="07_interpolation_paths/{PAIR}_paths.html"') == 2
 
 
-def test_sounds_sharing_a_group_form_one_table(site):
+def test_sounds_sharing_a_group_form_tables_of_players(site):
     html = site.read_text()
-    table = re.search(r'<table class="sounds">(.*?)</table>', html, re.DOTALL).group(1)
-    assert re.findall(r"<th>(\w+)</th>", table) == ["origin", "end", "spherical", "expressive"]
-    row = re.findall(r"<tr><td>([^<]*)</td>", table)
-    assert row == ["Flute E5 f → French horn A4 ff"]
-    assert table.count("<audio") == 4
-    # the group's video sits under the group's heading
+    tables = re.findall(r'<table class="sounds">(.*?)</table>', html, re.DOTALL)
+    assert len(tables) == 2                  # "pair..." and "same-pitch..." groups
+    first, second = tables
+    assert re.findall(r"<th>(\w+)</th>", first) == ["origin", "end", "spherical", "expressive"]
+    assert re.findall(r"<tr><td>([^<]*)</td>", first) == ["Flute E5 f → French horn A4 ff"]
+    assert first.count("<audio") == 4
+    assert re.findall(r"<tr><td>([^<]*)</td>", second) == ["bassoon G4 f → clarinet G4 f",
+                                                          "clarinet A4 f → saxophone A4 f"]
+    assert second.count("<audio") == 8
+    # several tables in a section: each headed by its groups' first word, in order
+    assert html.index("<h3>Pair</h3>") < html.index("<h3>Same pitch</h3>")
+    # the group's video sits under the group's heading, after its table
     h4 = html.index("<h4>Flute E5 f → French horn A4 ff</h4>")
-    assert h4 < html.index(f"{PAIR}_spherical.mp4")
+    assert html.index("<h3>Pair</h3>") < h4 < html.index(f"{PAIR}_spherical.mp4")
 
 
 def test_executed_notebooks_are_rendered_offline(site, tmp_path):
@@ -328,7 +344,7 @@ def test_page_plays_every_medium_over_http(site, served, browser):
     shot = config.build_dir() / "page-browser.png"
     report = _check_page(context, events, served + page.PAGE, shot)
     kinds = sorted(m["tag"] for m in report["media"])
-    assert kinds == ["AUDIO"] * 5 + ["VIDEO"] * 3
+    assert kinds == ["AUDIO"] * 13 + ["VIDEO"] * 3
     assert shot.stat().st_size > 20_000
     # the linked pages too: the interactive plot draws with its plotly.min.js, the executed
     # notebook opens; neither asks anything of the network

@@ -299,6 +299,26 @@ def test_train_all_twins_share_stage_one_and_write_table1(tmp_path, data, monkey
         train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False)
     assert (models / "nsgt-erb-vanilla" / "model.safetensors").stat().st_mtime_ns == stamp
 
+    # with rated studies, the listener space is built from the vanilla space; a study
+    # that cannot be read is reported and loses nothing already trained
+    monkeypatch.setattr(vts.perception, "list_studies", lambda: ["study-a", "study-b"])
+    built = []
+
+    def unreadable(vanilla, out, studies, progress=False):
+        raise ValueError("study-b/ratings.csv: no rating")
+
+    monkeypatch.setattr(sys.modules["vts.train"], "build_listener_space", unreadable)
+    with pytest.warns(UserWarning, match="nsgt-erb-listener: listener space not built "
+                                         r"\(study-b/ratings.csv: no rating\)"):
+        train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False)
+    assert (models / "nsgt-erb-vanilla" / "model.safetensors").stat().st_mtime_ns == stamp
+    monkeypatch.setattr(sys.modules["vts.train"], "build_listener_space",
+                        lambda vanilla, out, studies, progress=False:
+                        built.append((vanilla, out, list(studies))))
+    train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False)
+    assert built == [(models / "nsgt-erb-vanilla", models / "nsgt-erb-listener",
+                      ["study-a", "study-b"])]
+
 
 # -- the pitch-banded regulariser (beyond the paper) -------------------------------------
 def test_regulariser_groups_split_classes_by_pitch_band():

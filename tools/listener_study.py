@@ -1,7 +1,7 @@
 """The directions table of issue 14: which recipe makes a space agree with listeners?
 
-Runs :func:`vts.listeners.directions` -- every direction of
-:data:`vts.listeners.DIRECTIONS` under both protocols, baselines in the same
+Runs :func:`vts.listener_space.directions` -- every direction of
+:data:`vts.listener_space.DIRECTIONS` under both protocols, baselines in the same
 run, learned metrics scored leave-one-study-out -- on one or more trained
 spaces and the nine mirror studies, and writes
 
@@ -31,9 +31,11 @@ from pathlib import Path
 import pandas as pd
 
 from vts import config
-from vts import listeners as L
+from vts import listener_space as L
+from vts.agreement import N_BOOT
 from vts.app.figures import markdown_table
 from vts.space import TimbreSpace
+from vts.stimuli import load_studies
 
 DEFAULT_SPACE = config.PROJECT_ROOT / "build" / "regularizers" / "models" / "nsgt-erb-vanilla"
 
@@ -42,7 +44,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("spaces", nargs="*", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=config.PROJECT_ROOT / "build" / "listeners")
-    parser.add_argument("--n-boot", type=int, default=L.N_BOOT)
+    parser.add_argument("--n-boot", type=int, default=N_BOOT)
     parser.add_argument("--all", action="store_true",
                         help="also every other complete space beside the first one")
     parser.add_argument("--studies", nargs="*", default=None, help="study folders or names")
@@ -53,7 +55,7 @@ def main(argv=None) -> int:
     if args.all:
         spaces += sorted(p for p in spaces[0].parent.iterdir()
                          if p not in spaces and (p / "config.json").is_file())
-    studies = L.load_studies(args.studies)
+    studies = load_studies(args.studies)
     done = args.out / "by_space"
     done.mkdir(parents=True, exist_ok=True)
     summaries, per_study = [], []

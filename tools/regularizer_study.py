@@ -25,14 +25,13 @@ import pandas as pd
 
 from vts import config, perception
 from vts.app import figures, plots
+from vts.features import novel_features, training_features
 from vts.profiles import PROFILES
 from vts.train import (
     CHECKPOINT,
     STAGE1_CHECKPOINT,
     _load_target,
-    novel_features,
     train_space,
-    training_features,
 )
 
 #: (kind, alpha, dims rule, number of dims) of every variant tried.

@@ -21,15 +21,11 @@ distance matrix ``M`` (:func:`distance_matrix`). Agreement is measured as:
 :func:`study_scores` pools all three over several studies, with bootstrap
 intervals over stimuli.
 
-Beyond points compared by a fixed metric: :func:`gaussian_distance_matrix`
-compares the encoder's posteriors (Bhattacharyya, symmetric KL), and
-:func:`fit_diagonal_metric` learns non-negative weights of a diagonal metric
-from rated stimuli (ridge regression of the listeners' squared
-dissimilarities on squared coordinate differences, or a logistic rank loss on
-the per-anchor orderings). Anything learnt from ratings is scored with
-:func:`loso`, the leave-one-study-out folds of :func:`study_folds` (studies that
-share stimuli or listeners leave together); :func:`select_ridge` chooses the
-ridge strength by an inner leave-one-study-out on the training studies only.
+Beyond points compared by a fixed metric, :func:`gaussian_distance_matrix`
+compares the encoder's posteriors (Bhattacharyya, symmetric KL).
+:func:`study_folds` gives the leave-one-study-out folds (studies that share
+stimuli or listeners leave together) of anything learnt from ratings
+(:mod:`vts.learned_metric`).
 
 Conventions: square matrices are ``(n, n)``, symmetric, zero diagonal, finite,
 ``n >= 3``; points are ``(n, d)``, one row per stimulus. Every public function
@@ -47,6 +43,9 @@ from scipy.stats import rankdata
 
 #: Distances :func:`distance_matrix` computes.
 METRICS = ("cosine", "euclidean")
+#: Permutations of the Mantel test; bootstrap draws of the intervals (over stimuli).
+N_PERMUTATIONS = 9999
+N_BOOT = 1000
 #: Leave-one-study-out groups: studies sharing stimuli or listeners leave together.
 #: A study not listed here is its own group.
 STUDY_GROUPS: dict[str, tuple[str, ...]] = {
@@ -110,17 +109,6 @@ def _rank(x: np.ndarray) -> np.ndarray:
     ranks = np.empty(len(x))
     ranks[order] = np.repeat((bounds[:-1] + bounds[1:] + 1) / 2, np.diff(bounds))
     return ranks
-
-
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    return float(_pearson_rows(_rank(np.asarray(a, dtype=np.float64)),
-                               _rank(np.asarray(b, dtype=np.float64))))
-
-
-def condensed(matrix) -> np.ndarray:
-    """Upper triangle (``i < j``, row-major) of a distance matrix, shape ``(n (n - 1) / 2,)``."""
-    m = _square(matrix, "matrix")
-    return m[np.triu_indices(len(m), 1)]
 
 
 # --------------------------------------------------------------------------- matrices
@@ -195,7 +183,8 @@ def whole_matrix(model_d, listener_d) -> dict[str, float]:
     m, l_ = _pair(model_d, listener_d)
     iu = np.triu_indices(len(m), 1)
     a, b = m[iu], l_[iu]
-    return {"spearman": _spearman(a, b), "pearson": float(_pearson_rows(a, b))}
+    return {"spearman": float(_pearson_rows(_rank(a), _rank(b))),
+            "pearson": float(_pearson_rows(a, b))}
 
 
 @dataclass(frozen=True)
@@ -212,7 +201,7 @@ class MantelResult:
     n_permutations: int
 
 
-def mantel_test(x, y, n_permutations: int = 9999, method: str = "spearman",
+def mantel_test(x, y, n_permutations: int = N_PERMUTATIONS, method: str = "spearman",
                 seed: int = 0) -> MantelResult:
     r"""One-sided Mantel permutation test of the agreement of two distance matrices.
 
@@ -300,7 +289,7 @@ def triplet_agreement(model_d, listener_d, margin: float = 0.1) -> float:
         raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
     l_ = minmax_normalise(l_)
     iu = np.triu_indices(len(m), 1)
-    return _triplet_condensed(m[iu], l_[iu], margin)
+    return float(_triplet_rows(m[iu][None], l_[iu][None], margin)[0])
 
 
 @lru_cache(maxsize=64)
@@ -308,17 +297,19 @@ def _pair_pairs(n_pairs: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(n_pairs, 1)
 
 
-def _triplet_condensed(a: np.ndarray, b: np.ndarray, margin: float) -> float:
-    """:func:`triplet_agreement` of condensed vectors, ``b`` already min-max normalised."""
-    p, q = _pair_pairs(len(a))
-    db = b[q] - b[p]
+def _triplet_rows(a: np.ndarray, b: np.ndarray, margin: float) -> np.ndarray:
+    """:func:`triplet_agreement` of each row of condensed matrices ``(k, n_pairs)``, ``b``
+    min-max normalised here, row by row; NaN where no comparison passes the margin."""
+    spread = np.ptp(b, axis=1, keepdims=True)
+    b = (b - b.min(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
+    p, q = _pair_pairs(a.shape[1])
+    db = b[:, q] - b[:, p]
     keep = np.abs(db) > margin
-    if not keep.any():
-        return float("nan")
-    dm, db = a[q][keep] - a[p][keep], db[keep]
-    tie = np.abs(dm) <= 1e-12 * max(1.0, float(np.abs(a).max()))
+    dm = a[:, q] - a[:, p]
+    tie = np.abs(dm) <= 1e-12 * np.maximum(1.0, np.abs(a).max(axis=1, keepdims=True))
     score = np.where(tie, 0.5, (np.sign(dm) == np.sign(db)).astype(float))
-    return float(score.mean())
+    count = keep.sum(axis=1)
+    return np.where(count > 0, (score * keep).sum(axis=1) / np.maximum(count, 1), np.nan)
 
 
 def pooled_per_anchor(scores: Mapping[str, np.ndarray]) -> float:
@@ -352,6 +343,30 @@ def _percentiles(stats: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _unique_draw(rng, n: int) -> np.ndarray:
+    return np.unique(rng.integers(0, n, size=n))
+
+
+def _bootstrap_draws(m: np.ndarray, l_: np.ndarray, draws: Sequence[np.ndarray], spearman: bool,
+                     triplet: bool, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-matrix Spearman and triplet agreement of the sub-matrices of ``draws``
+    (arrays of distinct stimulus indices), batched by draw size; NaN where undefined."""
+    out_s, out_t = np.full(len(draws), np.nan), np.full(len(draws), np.nan)
+    sizes = np.array([len(d) for d in draws])
+    for k in np.unique(sizes):
+        if k < _MIN_STIMULI:
+            continue
+        sel = np.flatnonzero(sizes == k)
+        index = np.stack([draws[b] for b in sel])
+        i, j = np.triu_indices(k, 1)
+        a, b = m[index[:, i], index[:, j]], l_[index[:, i], index[:, j]]
+        if spearman:
+            out_s[sel] = _pearson_rows(rankdata(a, axis=1), rankdata(b, axis=1))
+        if triplet:
+            out_t[sel] = _triplet_rows(a, b, margin)
+    return out_s, out_t
+
+
 def bootstrap_ci(values, n_boot: int = 2000, level: float = 0.95,
                  seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of per-anchor values.
@@ -377,7 +392,7 @@ def bootstrap_ci(values, n_boot: int = 2000, level: float = 0.95,
     return _percentiles(means, level)
 
 
-def bootstrap_whole_matrix(model_d, listener_d, n_boot: int = 1000, level: float = 0.95,
+def bootstrap_whole_matrix(model_d, listener_d, n_boot: int = N_BOOT, level: float = 0.95,
                            seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the whole-matrix Spearman, resampling stimuli.
 
@@ -390,18 +405,13 @@ def bootstrap_whole_matrix(model_d, listener_d, n_boot: int = 1000, level: float
     n_boot = _positive_int(n_boot, "n_boot")
     _check_level(level)
     m, l_ = _pair(model_d, listener_d)
-    n, rng, stats = len(m), np.random.default_rng(seed), []
-    for _ in range(n_boot):
-        idx = np.unique(rng.integers(0, n, size=n))
-        if idx.size < _MIN_STIMULI:
-            continue
-        iu = np.triu_indices(idx.size, 1)
-        s = _spearman(m[np.ix_(idx, idx)][iu], l_[np.ix_(idx, idx)][iu])
-        if not np.isnan(s):
-            stats.append(s)
-    if not stats:
+    rng = np.random.default_rng(seed)
+    stats = _bootstrap_draws(m, l_, [_unique_draw(rng, len(m)) for _ in range(n_boot)],
+                             True, False, 0.1)[0]
+    stats = stats[np.isfinite(stats)]
+    if not stats.size:
         raise ValueError("no bootstrap draw gave a defined Spearman correlation")
-    return _percentiles(np.asarray(stats), level)
+    return _percentiles(stats, level)
 
 
 # --------------------------------------------------------------------------- folds
@@ -498,260 +508,9 @@ def gaussian_distance_matrix(means, variances, kind: str = "bhattacharyya") -> n
     return d
 
 
-# --------------------------------------------------------------------------- a learned metric
-#: Losses :func:`fit_diagonal_metric` minimises.
-METRIC_LOSSES = ("ridge", "rank")
-#: Ridge strengths tried by :func:`select_ridge` (relative to standardised features).
-RIDGE_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
-#: Listener differences below this (min-max units) are not ranked by the ``rank`` loss.
-RANK_MARGIN = 0.05
-
-
-def weighted_points(points, weights) -> np.ndarray:
-    r"""Points scaled by the square root of a diagonal metric: :math:`x \odot \sqrt w`.
-
-    The Euclidean distance of the scaled points is
-    :math:`\sqrt{\sum_k w_k (x_{ik} - x_{jk})^2}`; their cosine distance is the
-    cosine of the re-weighted codes.
-    """
-    p = np.asarray(points, dtype=np.float64)
-    w = np.asarray(weights, dtype=np.float64)
-    if p.ndim != 2 or w.shape != (p.shape[1],):
-        raise ValueError(f"weights must have shape ({p.shape[-1]},), got {w.shape}")
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError("weights must be finite and >= 0")
-    return p * np.sqrt(w)
-
-
-def _check_training(studies) -> list[tuple[np.ndarray, np.ndarray]]:
-    pairs = list(studies.values()) if isinstance(studies, Mapping) else list(studies)
-    if not pairs:
-        raise ValueError("no training study: a metric needs rated stimuli to learn from")
-    out, dims = [], set()
-    for k, pair in enumerate(pairs):
-        x, l_ = pair
-        x = np.asarray(x, dtype=np.float64)
-        l_ = _square(l_, f"listener matrix {k}")
-        if x.ndim != 2 or len(x) != len(l_):
-            raise ValueError(f"study {k}: points {x.shape} do not match its {l_.shape} matrix")
-        if not np.isfinite(x).all():
-            raise ValueError(f"study {k}: points contain NaN or infinite values")
-        dims.add(x.shape[1])
-        out.append((x, minmax_normalise(l_)))
-    if len(dims) != 1:
-        raise ValueError(f"studies have points of different dimensions: {sorted(dims)}")
-    return out
-
-
-def _ridge_design(pairs):
-    """Squared coordinate differences and squared listener values, centred per study."""
-    rows, targets = [], []
-    for x, l_ in pairs:
-        i, j = np.triu_indices(len(x), 1)
-        a = (x[i] - x[j]) ** 2
-        b = l_[i, j] ** 2
-        rows.append(a - a.mean(axis=0))            # a free intercept per study
-        targets.append(b - b.mean())
-    return np.vstack(rows), np.concatenate(targets)
-
-
-def _rank_design(pairs, margin):
-    """Per anchor i and pair (j, k) with L_ij > L_ik + margin: Δ²_ij - Δ²_ik (should be > 0)."""
-    rows = []
-    for x, l_ in pairs:
-        n = len(x)
-        sq = (x[:, None, :] - x[None, :, :]) ** 2                    # (n, n, d)
-        for i in range(n):
-            others = np.delete(np.arange(n), i)
-            j, k = np.meshgrid(others, others, indexing="ij")
-            keep = l_[i, j] > l_[i, k] + margin
-            if keep.any():
-                rows.append(sq[i, j[keep]] - sq[i, k[keep]])
-    return np.vstack(rows) if rows else np.zeros((0, pairs[0][0].shape[1]))
-
-
-def fit_diagonal_metric(studies, ridge: float = 0.1, loss: str = "ridge",
-                        margin: float = RANK_MARGIN) -> np.ndarray:
-    r"""Non-negative weights of a diagonal metric learned from rated stimuli.
-
-    Parameters
-    ----------
-    studies : mapping or sequence of (points, listener_d)
-        Per training study its points ``(n, d)`` (one row per stimulus) and the
-        listeners' matrix ``(n, n)`` (min-max normalised here, so every study
-        counts in the same units).
-    ridge : float
-        Strength :math:`\lambda \ge 0` of the penalty on the weights of the
-        standardised features (each column of the design scaled to unit RMS,
-        so :math:`\lambda` does not depend on the units of the points).
-    loss : {"ridge", "rank"}
-        ``ridge``: least squares of the listeners' squared dissimilarities on
-        the squared coordinate differences,
-        :math:`\min_{w \ge 0} \sum_{\text{pairs}} (\tilde L_{ij}^2 - c_s -
-        \sum_k w_k \Delta_{ijk}^2)^2 + \lambda P \|w\|^2` with a free
-        intercept :math:`c_s` per study and ``P`` pairs (solved exactly by
-        non-negative least squares on the augmented system).
-        ``rank``: for each anchor ``i`` and pair ``(j, k)`` the listeners order
-        clearly (:math:`\tilde L_{ij} > \tilde L_{ik} +` ``margin``), the
-        logistic loss of :math:`\sum_k w_k (\Delta_{ijk}^2 - \Delta_{ikk}^2)`,
-        plus :math:`\lambda \|w\|^2` (L-BFGS-B with bounds :math:`w \ge 0`): the
-        per-anchor ordering itself.
-
-    Returns
-    -------
-    np.ndarray, shape (d,)
-        Weights :math:`w_k \ge 0` (use with :func:`weighted_points`). If every
-        weight comes out 0 (nothing in the points explains the listeners), the
-        uniform metric ``w = 1`` is returned.
-    """
-    pairs = _check_training(studies)
-    if not np.isfinite(ridge) or ridge < 0:
-        raise ValueError(f"ridge must be a finite number >= 0, got {ridge!r}")
-    if loss == "ridge":
-        a, b = _ridge_design(pairs)
-    elif loss == "rank":
-        a = _rank_design(pairs, margin)
-    else:
-        raise ValueError(f"loss must be one of {METRIC_LOSSES}, got {loss!r}")
-    d = pairs[0][0].shape[1]
-    if len(a) == 0:
-        return np.ones(d)
-    scale = np.sqrt(np.mean(a ** 2, axis=0))
-    scale = np.where(scale > 1e-12 * max(1.0, float(scale.max(initial=0.0))), scale, 1.0)
-    a = a / scale
-    if loss == "ridge":
-        from scipy.optimize import nnls
-
-        aug = np.vstack([a, np.sqrt(ridge * len(a)) * np.eye(d)])
-        w, _ = nnls(aug, np.concatenate([b, np.zeros(d)]), maxiter=50 * d)
-    else:
-        from scipy.optimize import minimize
-
-        def objective(w):
-            s = a @ w
-            loss_value = np.mean(np.logaddexp(0.0, -s)) + ridge * (w @ w)
-            grad = -(a.T @ (0.5 * (1 - np.tanh(s / 2)))) / len(a) + 2 * ridge * w
-            return loss_value, grad
-
-        w = minimize(objective, np.full(d, 1.0 / d), jac=True, method="L-BFGS-B",
-                     bounds=[(0.0, None)] * d).x
-    w = np.maximum(w, 0.0) / scale
-    return w if w.sum() > 0 else np.ones(d)
-
-
-def metric_distances(points, weights, metric: str = "euclidean") -> np.ndarray:
-    """:func:`distance_matrix` of :func:`weighted_points`."""
-    return distance_matrix(weighted_points(points, weights), metric)
-
-
-def select_ridge(studies: Mapping[str, tuple], grid: Sequence[float] = RIDGE_GRID,
-                 loss: str = "ridge", metric: str = "euclidean") -> float:
-    """The ridge strength of ``grid`` whose metric ranks held-out studies best.
-
-    Inner leave-one-study-out over ``studies`` (name -> (points, listener_d),
-    folds of :func:`study_folds`): for each strength, fit on the other folds,
-    score the pooled per-anchor Spearman of the held-out ones under
-    ``metric``; the best mean wins (ties: the strongest ridge). With fewer
-    than two folds there is nothing to hold out and the middle of the grid is
-    returned. Only ``studies`` are read: called on the training folds of an
-    outer split, it never sees the outer held-out study.
-    """
-    grid = sorted(float(g) for g in grid)
-    if not grid:
-        raise ValueError("grid is empty")
-    folds = study_folds(studies)
-    if len(folds) < 2:
-        return grid[len(grid) // 2]
-    best, best_score = grid[-1], -np.inf
-    for ridge in reversed(grid):
-        scores = {}
-        for _, held in folds:
-            train = {s: v for s, v in studies.items() if s not in held}
-            w = fit_diagonal_metric(train, ridge, loss)
-            for s in held:
-                x, l_ = studies[s]
-                scores[s] = per_anchor(metric_distances(x, w, metric), l_)
-        try:
-            score = pooled_per_anchor(scores)
-        except ValueError:
-            continue
-        if score > best_score + 1e-12:
-            best, best_score = ridge, score
-    return best
-
-
-def loso(studies: Mapping[str, tuple], fit) -> dict[str, np.ndarray]:
-    """Leave-one-study-out predictions of anything that learns from ratings.
-
-    Parameters
-    ----------
-    studies : mapping
-        Study name -> ``(points, listener_d)``.
-    fit : callable
-        ``fit(train) -> predict``: ``train`` is the mapping restricted to the
-        training folds (the held-out fold's studies -- related studies leave
-        together, :func:`study_folds` -- are never in it); ``predict(points)``
-        returns the distance matrix of a held-out study's points.
-
-    Returns
-    -------
-    dict
-        Study name -> predicted ``(n, n)`` distance matrix, every study
-        predicted by a model that did not see its ratings.
-    """
-    names = list(studies)
-    folds = study_folds(names)
-    if len(folds) < 2:
-        raise ValueError("leave-one-study-out needs at least two folds of studies, got "
-                         f"{[g for g, _ in folds]}")
-    out = {}
-    for _, held in folds:
-        train = {s: studies[s] for s in names if s not in held}
-        predict = fit(train)
-        for s in held:
-            out[s] = _square(predict(studies[s][0]), f"prediction for {s}")
-    return {s: out[s] for s in names}
-
-
 # --------------------------------------------------------------------------- pooled over studies
-def _unique_draw(rng, n: int) -> np.ndarray:
-    return np.unique(rng.integers(0, n, size=n))
-
-
-def _bootstrap_draws(m: np.ndarray, l_: np.ndarray, draws: Sequence[np.ndarray], spearman: bool,
-                     triplet: bool, margin: float) -> tuple[np.ndarray, np.ndarray]:
-    """Whole-matrix Spearman and triplet agreement of the sub-matrices of ``draws``
-    (arrays of distinct stimulus indices), batched by draw size; NaN where undefined."""
-    out_s, out_t = np.full(len(draws), np.nan), np.full(len(draws), np.nan)
-    sizes = np.array([len(d) for d in draws])
-    for k in np.unique(sizes):
-        if k < _MIN_STIMULI:
-            continue
-        sel = np.flatnonzero(sizes == k)
-        index = np.stack([draws[b] for b in sel])
-        i, j = np.triu_indices(k, 1)
-        a, b = m[index[:, i], index[:, j]], l_[index[:, i], index[:, j]]
-        if spearman:
-            out_s[sel] = _pearson_rows(rankdata(a, axis=1), rankdata(b, axis=1))
-        if triplet:
-            spread = np.ptp(b, axis=1, keepdims=True)
-            ok = spread[:, 0] > 0
-            bn = (b - b.min(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
-            p, q = _pair_pairs(a.shape[1])
-            db = bn[:, q] - bn[:, p]
-            keep = np.abs(db) > margin
-            dm = a[:, q] - a[:, p]
-            tie = np.abs(dm) <= 1e-12 * np.maximum(1.0, np.abs(a).max(axis=1, keepdims=True))
-            score = np.where(tie, 0.5, (np.sign(dm) == np.sign(db)).astype(float))
-            count = keep.sum(axis=1)
-            value = np.where(count > 0, (score * keep).sum(axis=1) / np.maximum(count, 1),
-                             np.nan)
-            out_t[sel] = np.where(ok, value, np.nan)
-    return out_s, out_t
-
-
 def study_scores(model_ds: Mapping[str, np.ndarray], listener_ds: Mapping[str, np.ndarray],
-                 n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                 n_boot: int = N_BOOT, level: float = 0.95, seed: int = 0,
                  protocol: str = "both", margin: float = 0.1) -> dict:
     """Agreement of one representation with the listeners of several studies, with intervals.
 

@@ -35,6 +35,11 @@ DEFAULT_SEED = 0
 PROFILE_NAMES = ("smoke", "default", "paper")
 #: Griffin-Lim iterations of every render unless a caller asks otherwise.
 GRIFFIN_LIM_ITERATIONS = 64
+#: Longest Griffin-Lim render (s): its memory grows with the duration; longer sounds
+#: need the additive renderer (``method="fast"``).
+MAX_GRIFFIN_LIM_SECONDS = 600.0
+#: Longest additive (``method="fast"``) render (s).
+MAX_FAST_SECONDS = 4 * 3600.0
 
 #: Positions of the PCA planes of the paper's descriptor topology (scaled PCA units).
 PLANE_POSITIONS = (-0.75, -0.45, -0.15, 0.15, 0.45, 0.75)

@@ -44,6 +44,7 @@ from . import config
 from .data import load_catalog
 from .dsp import ANALYSIS_SECONDS, Normalizer, get_transform, sustained_frame
 from .dsp import frames as frame_rules
+from .instruments import HELD_OUT_INSTRUMENTS
 from .io import (
     atomic_path,
     check_usable,
@@ -458,3 +459,20 @@ def compute_all(transforms=config.TRANSFORMS, catalog: pd.DataFrame | None = Non
 
         catalog = load_catalog()
     return {name: compute_features(catalog, name, **kw) for name in transforms}
+
+
+def training_features(transform: str, progress: bool = True):
+    """The cached features of ``transform`` that spaces are trained on.
+
+    Every note of the catalogue except those of
+    :data:`vts.instruments.HELD_OUT_INSTRUMENTS`, which stay unseen so that
+    they can be placed in a trained space as novel instruments.
+    """
+    return load_features(transform, progress=progress).without(HELD_OUT_INSTRUMENTS)
+
+
+def novel_features(transform: str, progress: bool = True):
+    """The notes of :data:`vts.instruments.HELD_OUT_INSTRUMENTS` (never trained on)."""
+    features = load_features(transform, progress=progress)
+    trained = set(features.catalog["instrument"].astype(str)) - set(HELD_OUT_INSTRUMENTS)
+    return features.without(sorted(trained))

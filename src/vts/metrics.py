@@ -30,9 +30,9 @@ from .agreement import distance_matrix, whole_matrix
 from .data import note_labels, note_pitches, pitch_bands
 from .instruments import family
 from .io import atomic_path, read_json
-from .listeners import embed_stimuli, load_study_audio
 from .regularizers import SIGMA, class_centroids, perceptual_regularizer, regularizer_floor
 from .space import TimbreSpace, write_csv
+from .stimuli import embed_stimuli, load_study_audio
 
 #: Number of importance samples of the test log-likelihood estimate.
 IWAE_SAMPLES = 100
@@ -231,7 +231,7 @@ def novel_placement(space: TimbreSpace, novel) -> dict:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _study(study: str):
     return load_study_audio(study)
 
@@ -361,7 +361,7 @@ def evaluate_space(space: TimbreSpace, features, target: pd.DataFrame | None = N
         "spearman_test_wellsampled": corr_well["spearman"],
         "n_pairs_test_wellsampled": corr_well["n_pairs"],
         "spearman_octave": float(bands["spearman"].mean()) if len(bands) else float("nan"),
-        "n_octaves": int(len(bands)),
+        "n_octaves": len(bands),
         "probe_accuracy": linear_probe_accuracy(z_train, instruments[train], z_test,
                                                 instruments[test], seed),
         **silhouettes(space, z_train, labels[train], seed=seed),
@@ -406,7 +406,8 @@ TABLE1_COLUMNS = ["model", "transform", "kind", "regularized", "profile", "test_
 
 
 def collect_metrics(models_root: str | os.PathLike) -> pd.DataFrame:
-    """One row per complete space under ``models_root`` (its ``metrics.json``)."""
+    """One row per complete trained space under ``models_root`` (its ``metrics.json``);
+    listener spaces (a vanilla model with a distance recipe) are left out."""
     root = Path(models_root)
     rows = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
@@ -414,6 +415,8 @@ def collect_metrics(models_root: str | os.PathLike) -> pd.DataFrame:
             continue
         metrics = read_json(d / "metrics.json")
         config = read_json(d / "config.json")
+        if config.get("kind") == "listener":   # the vanilla model with a distance recipe:
+            continue                           # scored in notebook 11, not a Table 1 row
         regularized = bool(config.get("regularized", metrics.get("regularized")))
         kind = config.get("kind") or (config.get("training", {}).get("reg_kind", "class")
                                       if regularized else "vanilla")

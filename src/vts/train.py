@@ -1,53 +1,37 @@
-"""Two-stage training of the (perceptually regularised) VAE, with profiles and checkpoints.
+"""Two-stage training of the perceptually regularised VAE, resumable from checkpoints.
 
 Schedule (paper): stage 1 trains the plain beta-VAE (alpha = 0; beta warmed up
-linearly to 2); stage 2 continues with the perceptual regulariser weighted by
-alpha (paper: 0.1). A *vanilla* model has alpha = 0 in both stages (same total
-number of epochs), so the two twins of a transform share stage 1 exactly (same
-seed, same data, same random stream): :func:`train_all` trains the vanilla
-model first, keeps its end-of-stage-1 checkpoint and starts the regularised
-twin from it -- bit-for-bit what training it from scratch would give.
+linearly); stage 2 adds the perceptual regulariser weighted by alpha. A
+*vanilla* space keeps alpha = 0 for the same number of epochs, so all spaces of
+a transform share stage 1 exactly (same seed, data and random stream):
+:func:`train_all` trains the vanilla space first, keeps its end-of-stage-1
+checkpoint and starts every regularised kind from it -- bit for bit what
+training it from scratch would give.
 
 Loss per step (minimised)::
 
-    mean_batch[-log p(x|z)] + beta(t) * mean_batch[KL(q(z|x) || N(0, I))] + alpha * R(z_c, T)
+    mean_batch[-log p(x|z)] + beta(t) * mean_batch[KL(q(z|x) || prior)] + alpha * R
 
-where R (:func:`vts.model.perceptual_regularizer`) is computed on the class
-centroids ``z_c`` of the posterior means of a *class-balanced regulariser
-batch*: each step draws ``reg_notes_per_class`` training notes of every rated
-instrument (all of them if it has fewer), so that rare classes (the corpus has
-~15 violin and ~11 trumpet notes against ~500 of most others) enter every
-step. ``reg_notes_per_class = 0`` instead uses the rated classes present in the
-random minibatch. A *banded* space (beyond the paper, :func:`banded_config`)
-averages R over the all-pitch centroids and the centroids within each octave.
+R depends on the kind (:mod:`vts.regularizers`): the paper's class R on the
+centroids of a class-balanced batch (``reg_notes_per_class`` notes of every
+rated instrument per step, so that rare classes enter every step; ``banded``
+also per octave), the note-level ``l2`` / ``gaussian`` / ``student`` terms on
+every pair of rated notes of the minibatch, or, for ``prior``, no R and a
+class-conditional prior in the KL. The sizes of a run come from
+:data:`vts.profiles.PROFILES`.
 
 Determinism: every random draw (split, shuffling, reparameterisation noise,
 regulariser batches) comes from one seeded generator whose state is saved in
-the checkpoints; ``torch.use_deterministic_algorithms`` is on while training.
-Two runs with the same seed on the same machine and thread count give
-identical weights, and so does a run interrupted and resumed from its last
-checkpoint.
-
-Profiles (:data:`PROFILES`)
----------------------------
-``paper``
-    The paper's settings: 3 x 2000 units, latent 64, 10,000 + 10,000 epochs,
-    Adam lr 1e-4, beta 2 warmed up over 100 epochs, alpha 0.1. A GPU job.
-    (The paper gives no batch size; 128 is used.)
-``default``
-    Practical on a 2-core CPU (see :data:`PROFILES` for values and reasons):
-    a transform's two twins in about two minutes.
-``smoke``
-    Seconds; a handful of epochs of a tiny network (tests and notebook tests).
+the checkpoints, with ``torch.use_deterministic_algorithms`` on: the same seed
+on the same machine and thread count gives identical weights, and so does a
+run interrupted and resumed from its last checkpoint.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
-import pickle
 import shutil
 import time
 import warnings
@@ -61,10 +45,19 @@ from tqdm.auto import tqdm
 
 from . import __version__, perception
 from . import config as cfg
+from .checkpoints import (
+    CHECKPOINT,
+    STAGE1_CHECKPOINT,
+    fingerprint,
+    load_checkpoint,
+    save_checkpoint,
+    space_is_current,
+    stage1_checkpoint_valid,
+)
 from .data import note_labels, note_pitches, pitch_bands
-from .features import load_features
-from .instruments import HELD_OUT_INSTRUMENTS
-from .io import atomic_path, folder_lock, read_json
+from .features import novel_features, training_features
+from .io import atomic_path, folder_lock
+from .listener_space import build_listener_space
 from .metrics import class_regularizer, evaluate_space, write_table1
 from .model import VAE, beta_schedule
 from .profiles import PROFILES, Profile, TrainConfig
@@ -77,18 +70,12 @@ from .regularizers import (
     regularizer_from_points,
     select_dims,
 )
-from .space import FORMAT_VERSION, SPACE_FILES, TimbreSpace, latents_table
+from .space import FORMAT_VERSION, TimbreSpace, latents_table
 
 #: Kinds computed on every pair of notes (or, ``prior``, in the KL) rather than on centroids.
 NOTE_KINDS = ("l2", "gaussian", "student", "prior")
 #: Pitch bands with fewer rated classes than this are left out of a banded R.
 MIN_CLASSES_PER_BAND = 3
-#: Version of the checkpoint layout (a checkpoint of another version is ignored).
-CHECKPOINT_VERSION = 1
-CHECKPOINT = "checkpoint.pt"
-STAGE1_CHECKPOINT = "stage1.pt"
-_STAGE2_FIELDS = ("alpha", "reg_notes_per_class", "reg_band_semitones", "reg_kind", "reg_dims",
-                  "reg_n_dims", "reg_scale")
 
 
 # -- data split -----------------------------------------------------------------
@@ -124,27 +111,6 @@ def _resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _frame_hash(df: pd.DataFrame) -> str:
-    data = df.to_csv(float_format="%.9g").encode()
-    return hashlib.sha256(data).hexdigest()[:16]
-
-
-def _fingerprint(config: TrainConfig, features, regularized: bool, target: pd.DataFrame | None,
-                 epoch: int) -> str:
-    """What a checkpoint at ``epoch`` depends on. Up to the end of stage 1, the
-    vanilla and regularised twins are the same run, so ``regularized`` and the
-    target only enter after it."""
-    fields = config.result_fields()
-    if epoch <= config.stage1_epochs:
-        fields = {k: v for k, v in fields.items() if k not in _STAGE2_FIELDS}
-    fp = {"checkpoint_version": CHECKPOINT_VERSION, "data_key": getattr(features, "key", None),
-          "shape": list(np.shape(features.frames)), "train": fields}
-    if epoch > config.stage1_epochs:
-        fp["regularized"] = bool(regularized)
-        fp["target"] = _frame_hash(target) if regularized and target is not None else None
-    return json.dumps(fp, sort_keys=True)
-
-
 class _Determinism:
     """Deterministic algorithms and a thread count, restored on exit."""
 
@@ -161,57 +127,6 @@ class _Determinism:
     def __exit__(self, *exc):
         torch.use_deterministic_algorithms(self.prev[0])
         torch.set_num_threads(self.prev[1])
-
-
-def _save_checkpoint(path: Path, *, fingerprint: str, epoch: int, model, optimizer,
-                     generator: torch.Generator, curves: list[dict], elapsed: float,
-                     reg_dims=None) -> None:
-    state = {
-        "fingerprint": fingerprint, "epoch": int(epoch),
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer": optimizer.state_dict(), "rng": generator.get_state(),
-        "torch_rng": torch.get_rng_state(), "curves": json.dumps(curves),
-        "elapsed": float(elapsed), "vts_version": __version__,
-    }
-    if reg_dims is not None:
-        state["reg_dims"] = [int(d) for d in reg_dims]
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def _load_checkpoint(path: Path, device) -> dict | None:
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as error:
-        warnings.warn(f"{path}: unreadable checkpoint ignored ({error})", stacklevel=3)
-        return None
-
-
-def _stage1_checkpoint_valid(path: Path, config: TrainConfig, features) -> bool:
-    if not path.is_file():
-        return False
-    state = _load_checkpoint(path, "cpu")
-    return bool(state) and state.get("epoch") == config.stage1_epochs and \
-        state.get("fingerprint") == _fingerprint(config, features, False, None,
-                                                 config.stage1_epochs)
-
-
-def space_is_current(directory: str | os.PathLike, features, config: TrainConfig,
-                     regularized: bool) -> bool:
-    """Whether ``directory`` holds a complete space trained with these settings on these data."""
-    d = Path(directory)
-    if not (d / "config.json").is_file():
-        return False
-    try:
-        saved = read_json(d / "config.json")
-    except (OSError, ValueError):
-        return False
-    return (saved.get("format_version") == FORMAT_VERSION
-            and saved.get("data_key") == getattr(features, "key", None)
-            and bool(saved.get("regularized")) == bool(regularized)
-            and TrainConfig.from_dict(saved.get("training", {})).result_fields()
-            == config.result_fields()
-            and all((d / f).is_file() for f in SPACE_FILES))
 
 
 def _load_target(config: TrainConfig) -> pd.DataFrame:
@@ -300,86 +215,118 @@ def train_space(features, target: pd.DataFrame | None, config: TrainConfig,
     if note_level and pairs is None:
         pairs = perception.pair_summary()
     with _Determinism(threads):
-        result = _train(features, frames, catalog, target, config, out_dir, regularized,
-                        progress, device, stop_after, save_stage1,
-                        pairs if note_level else None)
-    if result is None:
+        run = _Run(features, frames, catalog, target, config, regularized, device,
+                   pairs if note_level else None)
+        finished = run.fit(out_dir, progress=progress, stop_after=stop_after,
+                           save_stage1=save_stage1)
+    if not finished:
         return None
-    model, split, curves, elapsed = result
-    return _write_space(out_dir, model, features, frames, catalog, split, target, curves,
-                        config, regularized, elapsed, dissimilarity, device, novel, studies)
+    return _write_space(out_dir, run.model, features, frames, catalog, run.split, target,
+                        run.curves, config, regularized, run.elapsed, dissimilarity, device,
+                        novel, studies)
 
 
-def _train(features, frames, catalog, target, config, out_dir, regularized, progress, device,
-           stop_after, save_stage1, pairs):
+class _Run:
+    """One training run: the split, the model, its optimiser and random stream,
+    the learning curves; resumable from a checkpoint."""
 
-    split = stratified_split(catalog, config.test_fraction, config.seed)
-    train_idx = np.flatnonzero(split == "train")
-    test_idx = np.flatnonzero(split == "test")
-    labels = note_labels(catalog)
-    rated = [c for c in target.index if c and (labels[train_idx] == c).any()]
-    target_t = torch.tensor(target.loc[rated].to_numpy(np.float32), device=device) \
-        if rated else None
-    groups = regulariser_groups(labels[train_idx], note_pitches(catalog)[train_idx], rated,
-                                config.reg_band_semitones)
+    def __init__(self, features, frames, catalog, target, config, regularized, device, pairs):
+        self.features, self.target, self.config = features, target, config
+        self.regularized, self.device = regularized, device
+        self.split = stratified_split(catalog, config.test_fraction, config.seed)
+        train_idx = np.flatnonzero(self.split == "train")
+        test_idx = np.flatnonzero(self.split == "test")
+        labels = note_labels(catalog)
+        self.rated = [c for c in target.index if c and (labels[train_idx] == c).any()]
+        self.target_t = torch.tensor(target.loc[self.rated].to_numpy(np.float32),
+                                     device=device) if self.rated else None
+        self.groups = regulariser_groups(labels[train_idx], note_pitches(catalog)[train_idx],
+                                         self.rated, config.reg_band_semitones)
+        torch.manual_seed(config.seed)
+        self.model = VAE(config.model_config(frames.shape[1])).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.gen = torch.Generator().manual_seed(config.seed)
+        x_all = torch.from_numpy(frames).to(device)
+        self.x_train = x_all[torch.as_tensor(train_idx)]
+        self.x_test = x_all[torch.as_tensor(test_idx)]
+        self.labels_train, self.labels_test = labels[train_idx], labels[test_idx]
+        self.notes = _NoteTargets(pairs, self.rated, self.labels_train, target, config,
+                                  device) if pairs is not None else None
+        self.start, self.curves, self.elapsed = 0, [], 0.0
 
-    torch.manual_seed(config.seed)
-    model = VAE(config.model_config(frames.shape[1])).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    gen = torch.Generator().manual_seed(config.seed)
-    x_all = torch.from_numpy(frames).to(device)
-    x_train = x_all[torch.as_tensor(train_idx)]
-    x_test = x_all[torch.as_tensor(test_idx)]
-    labels_train = labels[train_idx]
-    labels_test = labels[test_idx]
-    notes = _NoteTargets(pairs, rated, labels_train, target, config, device) \
-        if pairs is not None else None
+    def fingerprint(self, epoch: int) -> str:
+        return fingerprint(self.config, self.features, self.regularized, self.target, epoch)
 
-    start, curves, elapsed = 0, [], 0.0
-    ckpt_path = out_dir / CHECKPOINT
-    if ckpt_path.is_file():
-        state = _load_checkpoint(ckpt_path, device)
-        if state is not None and state.get("fingerprint") == _fingerprint(
-                config, features, regularized, target, int(state.get("epoch", -1))) \
-                and int(state["epoch"]) <= config.total_epochs:
-            model.load_state_dict(state["model"])
-            if notes is not None and state.get("reg_dims") is not None:
-                notes.set_dims(state["reg_dims"])
-            optimizer.load_state_dict(state["optimizer"])
-            gen.set_state(state["rng"])
-            torch.set_rng_state(state["torch_rng"])
-            start, curves = int(state["epoch"]), json.loads(state["curves"])
-            elapsed = float(state.get("elapsed", 0.0))
-        elif state is not None:
-            warnings.warn(f"{ckpt_path}: checkpoint from other settings or data; "
-                          "training from scratch", stacklevel=3)
+    def resume(self, path: Path) -> None:
+        """Continue from ``path`` if it is a checkpoint of this very run."""
+        if not path.is_file():
+            return
+        state = load_checkpoint(path, self.device)
+        if state is None:
+            return
+        if state.get("fingerprint") != self.fingerprint(int(state.get("epoch", -1))) \
+                or int(state["epoch"]) > self.config.total_epochs:
+            warnings.warn(f"{path}: checkpoint from other settings or data; "
+                          "training from scratch", stacklevel=4)
+            return
+        self.model.load_state_dict(state["model"])
+        if self.notes is not None and state.get("reg_dims") is not None:
+            self.notes.set_dims(state["reg_dims"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.gen.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.start, self.curves = int(state["epoch"]), json.loads(state["curves"])
+        self.elapsed = float(state.get("elapsed", 0.0))
 
-    end = config.total_epochs if stop_after is None else min(config.total_epochs, stop_after)
-    n_train = len(train_idx)
-    steps = max(1, math.ceil(n_train / config.batch_size))
-    kind = "regularized" if regularized else "vanilla"
-    bar = tqdm(total=config.total_epochs, initial=start, desc=f"{features.transform}-{kind}",
-               disable=not progress, leave=False)
-    fp = lambda e: _fingerprint(config, features, regularized, target, e)
+    def save(self, path: Path, epoch: int) -> None:
+        save_checkpoint(path, fingerprint=self.fingerprint(epoch), epoch=epoch,
+                         model=self.model, optimizer=self.optimizer, generator=self.gen,
+                         curves=self.curves, elapsed=self.elapsed,
+                         reg_dims=None if self.notes is None else self.notes.dims)
 
-    def save(path, epoch):
-        _save_checkpoint(path, fingerprint=fp(epoch), epoch=epoch, model=model,
-                         optimizer=optimizer, generator=gen, curves=curves,
-                         elapsed=elapsed, reg_dims=None if notes is None else notes.dims)
+    def fit(self, out_dir: Path, *, progress: bool, stop_after: int | None,
+            save_stage1: bool) -> bool:
+        """Train up to the end (or ``stop_after`` epochs); True when training is complete."""
+        config = self.config
+        ckpt_path = out_dir / CHECKPOINT
+        self.resume(ckpt_path)
+        end = config.total_epochs if stop_after is None else min(config.total_epochs, stop_after)
+        kind = "regularized" if self.regularized else "vanilla"
+        bar = tqdm(total=config.total_epochs, initial=self.start,
+                   desc=f"{self.features.transform}-{kind}", disable=not progress, leave=False)
+        for epoch in range(self.start, end):
+            t0 = time.perf_counter()
+            row = self.epoch(epoch)
+            self.elapsed += time.perf_counter() - t0
+            row["time_s"] = self.elapsed
+            self.curves.append(row)
+            done = epoch + 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['total']:.3g}", mse=f"{row['test_mse']:.3g}",
+                            R=f"{row['test_R']:.3g}")
+            if save_stage1 and done == config.stage1_epochs and config.stage2_epochs > 0:
+                self.save(out_dir / STAGE1_CHECKPOINT, done)
+            if done % max(1, config.checkpoint_every) == 0 or done == end:
+                self.save(ckpt_path, done)
+        bar.close()
+        return end >= config.total_epochs
 
-    for epoch in range(start, end):
-        t0 = time.perf_counter()
-        alpha = config.alpha_at(epoch, regularized)
+    def epoch(self, epoch: int) -> dict:
+        """One pass over the training notes; the epoch's row of the learning curves."""
+        config, model, notes, gen = self.config, self.model, self.notes, self.gen
+        alpha = config.alpha_at(epoch, self.regularized)
         if notes is not None and alpha > 0 and notes.dims is None:
-            notes.choose_dims(model, x_train)
+            notes.choose_dims(model, self.x_train)
         model.train()
+        n_train = len(self.x_train)
+        steps = max(1, math.ceil(n_train / config.batch_size))
         perm = torch.randperm(n_train, generator=gen)
         sums = np.zeros(4)   # total, recon, kl, R
         n_r = 0
         for step in range(steps):
             idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
-            x = x_train[idx.to(device)]
-            eps = torch.randn((len(idx), config.latent_dim), generator=gen).to(device)
+            x = self.x_train[idx.to(self.device)]
+            eps = torch.randn((len(idx), config.latent_dim), generator=gen).to(self.device)
             out = model(x, eps)
             recon = -model.log_likelihood(x, out.x_mean).mean()
             if notes is not None and alpha > 0 and config.reg_kind == "prior":
@@ -393,14 +340,15 @@ def _train(features, frames, catalog, target, config, out_dir, regularized, prog
                 r = notes.penalty(out.z, idx, gen)
                 loss = loss + alpha * r
                 r_val = float(r.detach())
-            elif notes is None and alpha > 0 and len(rated) >= 2:
-                r = _regulariser_step(model, x_train, out.mu, idx, labels_train, groups,
-                                      rated, target, target_t, config, gen, device)
+            elif notes is None and alpha > 0 and len(self.rated) >= 2:
+                r = _regulariser_step(model, self.x_train, out.mu, idx, self.labels_train,
+                                      self.groups, self.rated, self.target, self.target_t,
+                                      config, gen, self.device)
                 loss = loss + alpha * r
                 r_val = float(r.detach())
-            optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            self.optimizer.step()
             w = len(idx)
             sums += w * np.array([float(loss.detach()), float(recon.detach()),
                                   float(kl.detach()), 0.0])
@@ -411,22 +359,8 @@ def _train(features, frames, catalog, target, config, out_dir, regularized, prog
                "beta": beta_schedule(epoch + 1, config.beta, config.warmup_epochs),
                "alpha": alpha, "total": sums[0] / n_train, "recon": sums[1] / n_train,
                "kl": sums[2] / n_train, "R": sums[3] / n_r if n_r else float("nan")}
-        row.update(_test_curves(model, x_test, labels_test, target, config))
-        elapsed += time.perf_counter() - t0
-        row["time_s"] = elapsed
-        curves.append(row)
-        done = epoch + 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{row['total']:.3g}", mse=f"{row['test_mse']:.3g}",
-                        R=f"{row['test_R']:.3g}")
-        if save_stage1 and done == config.stage1_epochs and config.stage2_epochs > 0:
-            save(out_dir / STAGE1_CHECKPOINT, done)
-        if done % max(1, config.checkpoint_every) == 0 or done == end:
-            save(ckpt_path, done)
-    bar.close()
-    if end < config.total_epochs:
-        return None
-    return model, split, curves, elapsed
+        row.update(_test_curves(model, self.x_test, self.labels_test, self.target, config))
+        return row
 
 
 class _NoteTargets:
@@ -600,7 +534,6 @@ def _kind(config: TrainConfig, regularized: bool) -> str:
 
 def _say(progress: bool, message: str) -> None:
     if progress:
-
         tqdm.write(message)
 
 
@@ -633,27 +566,14 @@ def model_plan(transforms: Iterable[str], profile: Profile | str,
     return plan
 
 
-def training_features(transform: str, progress: bool = True):
-    """The cached features of ``transform`` that spaces are trained on.
-
-    Every note of the catalogue except those of
-    :data:`vts.instruments.HELD_OUT_INSTRUMENTS`, which stay unseen so that
-    they can be placed in a trained space as novel instruments.
-    """
-    return load_features(transform, progress=progress).without(HELD_OUT_INSTRUMENTS)
-
-
-def novel_features(transform: str, progress: bool = True):
-    """The notes of :data:`vts.instruments.HELD_OUT_INSTRUMENTS` (never trained on)."""
-    features = load_features(transform, progress=progress)
-    trained = set(features.catalog["instrument"].astype(str)) - set(HELD_OUT_INSTRUMENTS)
-    return features.without(sorted(trained))
-
-
 def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
               out_root: str | os.PathLike | None = None, progress: bool = True, *,
               table_dir: str | os.PathLike | None = None, **overrides) -> pd.DataFrame:
     """Train the spaces of :func:`model_plan` for every transform, then write Table 1.
+
+    With rated studies in the data root, ``<default transform>-listener`` is also
+    written: its vanilla space with the distance recipe fitted on the studies
+    (:func:`vts.listener_space.build_listener_space`; not a row of Table 1).
 
     Complete, current spaces are skipped, partial ones resumed; the regularised
     spaces start from the vanilla twin's end-of-stage-1 checkpoint when there
@@ -695,7 +615,7 @@ def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
                     _say(progress, f"{directory.name}: up to date")
                     continue
                 if regularized and not (directory / CHECKPOINT).is_file() and \
-                        _stage1_checkpoint_valid(stage1, config_k, features):
+                        stage1_checkpoint_valid(stage1, config_k, features):
                     directory.mkdir(parents=True, exist_ok=True)
                     with atomic_path(directory / CHECKPOINT) as tmp:
                         shutil.copyfile(stage1, tmp)
@@ -711,4 +631,22 @@ def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
                                f"{m['spearman_test']:.3f}")
             if all(space_is_current(d, features, c, r) for d, r, c in spaces):
                 stage1.unlink(missing_ok=True)
+            if name == cfg.DEFAULT_TRANSFORM and studies:
+                _listener_space(out_root, name, studies, progress)
         return write_table1(out_root, table_dir)
+
+
+def _listener_space(out_root: Path, transform: str, studies, progress: bool) -> None:
+    """The "listener" space: the vanilla space with the distance recipe fitted on the
+    rated studies (:func:`vts.listener_space.build_listener_space`). A study that
+    cannot be read is reported and the trained spaces are kept."""
+    vanilla = out_root / model_name(transform, "vanilla")
+    out = out_root / model_name(transform, "listener")
+    t0 = time.perf_counter()
+    try:
+        build_listener_space(vanilla, out, studies, progress=progress)
+    except (OSError, ValueError) as error:
+        warnings.warn(f"{out}: listener space not built ({error})", stacklevel=2)
+        return
+    _say(progress, f"{out.name}: {time.perf_counter() - t0:.0f} s, recipe fitted on "
+                   f"{len(studies)} studies")

@@ -27,11 +27,6 @@ def _force_flag(parser: argparse.ArgumentParser) -> None:
                         help="replace --out if it exists (it is never one of the inputs)")
 
 
-#: The Griffin-Lim duration limit, as vts.dsp.render.MAX_GRIFFIN_LIM_SECONDS (kept
-#: here as text so that the parser imports no numpy; a test keeps them equal).
-_GRIFFIN_LIM_LIMIT = "600 s"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vts", description="Generative variational timbre spaces (Esling et al., DAFx 2018).")
@@ -104,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--point", metavar="PC1,PC2,PC3", help="PCA coordinates of one point")
     p.add_argument("--seconds", type=float, default=None,
                    help="duration in s (default: 1 for a point, 3 for a path); griffin-lim "
-                        f"renders at most {_GRIFFIN_LIM_LIMIT}, longer sounds need "
+                        f"renders at most {config.MAX_GRIFFIN_LIM_SECONDS:g} s, longer sounds need "
                         "--reconstruction fast")
     p.add_argument("--reconstruction", default="griffin-lim", choices=["griffin-lim", "fast"],
                    help="phase retrieval through the transform, or the explorer's additive "

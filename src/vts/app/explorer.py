@@ -1,13 +1,10 @@
 """The JupyterLab explorer of a timbre space.
 
 :class:`Explorer` shows a trained :class:`vts.space.TimbreSpace` as linked views:
-sliders over the first three PCA axes (or over the raw latent dimensions), a
-3-D map of the corpus codes in PCA coordinates (axes named with their share of
-the variance, instruments in the palette of :func:`vts.app.plots.instrument_color`,
-centroids labelled) with a cursor, the decoded spectrum on a fixed dB axis, and
-a path mode: a sound gliding from one instrument to another, with the spectra
-decoded along the path as a heat map and a cursor that moves along it. Every
-view is also reachable from Python without a browser::
+sliders over the first three PCA axes (or the raw latent dimensions), a 3-D map
+of the corpus codes with a cursor, the decoded spectrum on a fixed dB axis, and
+a path mode (a sound gliding from one instrument to another, its spectra as a
+heat map with a moving cursor). Every view is reachable from Python::
 
     explorer = Explorer(space)
     explorer.set_pca(0.5, -0.2, 0.0)
@@ -15,33 +12,18 @@ view is also reachable from Python without a browser::
     explorer.current_audio             # float32 at config.SAMPLE_RATE
     explorer.widget                    # the container to display
 
-Behaviour in the browser
-------------------------
-- Sliders span the 1st-99th percentile of the training codes on each axis
-  (:attr:`Explorer.slider_ranges`); a cursor outside that box (a code set from
-  Python, a latent move) is shown clamped on the slider and named in an
-  "outside the corpus" note (:attr:`Explorer.outside_corpus`).
-- The browser rounds every value the kernel writes to a slider to the slider's
-  step and sends it back. Such an echo (within half a step of what was written)
-  is ignored: a picked instrument stays picked, switching between PCA and
-  latent sliders changes nothing, and a path sound is not replaced.
-- The kernel never writes back to the slider being moved (its value is the
-  user's), so quick keyboard steps all count; when the kernel runs an event
-  loop, redraws are coalesced (one per burst of slider messages, always with
-  the last value).
-- The dB axis is fixed (:attr:`Explorer.db_range`: the 99th percentile of the
-  peaks of the decoded training spectra, plus a margin, down 80 dB).
-- The plots are :class:`PlotView` widgets (anywidget, a few kB of JavaScript):
-  plotly.js travels once per page, and a move sends only the new spectrum
-  (float32 bytes, sent before the sound is rendered) and the cursor. The
-  spectrum is redrawn as soon as it arrives, the 3-D map after the next paint.
-  Measured (``benchmarks/bench_explorer.py --browser``, headless Chromium and
-  JupyterLab on 2 busy cores): click -> redrawn spectrum, median ~90 ms.
-
-Sound: ``reconstruction="fast"`` renders the decoded frame additively
-(:class:`vts.dsp.FastRenderer`, about a millisecond); ``"griffin-lim"`` runs
-phase retrieval; both through the one renderer, :func:`vts.dsp.render`.
-``benchmarks/bench_explorer.py`` measures both, and the browser latency.
+In the browser: sliders span the 1st-99th percentile of the training codes
+(:attr:`Explorer.slider_ranges`; a cursor beyond is shown clamped and named in
+:attr:`Explorer.outside_corpus`). The browser rounds every value the kernel
+writes to a slider to its step and sends it back; such an echo is ignored, so
+a pick stays picked, switching slider modes changes nothing and a path sound is
+not replaced. The kernel never writes back to the slider being moved, and
+redraws are coalesced (one per burst, with the last value). The dB axis is
+fixed (:attr:`Explorer.db_range`). The plots are :class:`vts.app.plot_view.PlotView`
+widgets: plotly.js travels once per page and a move sends only the new
+spectrum and the cursor. Sound goes through the one renderer,
+:func:`vts.dsp.render` (``"fast"``: additive; ``"griffin-lim"``: phase
+retrieval); ``benchmarks/bench_explorer.py`` measures both and the latency.
 """
 from __future__ import annotations
 
@@ -50,16 +32,14 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-import anywidget
 import ipywidgets as W
 import numpy as np
-import plotly.graph_objects as go
-import traitlets as T
+import plotly.offline
 from IPython.display import display
 
 from ..dsp import METHODS, N_ITER, FastRenderer, render, to_db, wav_bytes
 from ..paths import PATHS, path_audio
-from .plots import instrument_color
+from .plot_view import PlotView, floats, heat_figure, map_figure, points_3d, spectrum_figure
 
 #: Reconstruction methods of the explorer's audio (``vts.dsp.render``'s methods).
 RECONSTRUCTIONS = tuple(reversed(METHODS))
@@ -79,205 +59,6 @@ NO_PICK = "— none —"
 ECHO_MEMORY = 8
 #: Width (px) of the controls column; the map takes the rest, the spectra the full width.
 CONTROLS_PX = 400
-
-
-#: The browser side of :class:`PlotView` (anywidget ESM). plotly.js comes once per page,
-#: from the one view that carries it (the map); the others wait for it. The spectrum is
-#: redrawn as soon as it arrives (its SVG path rewritten in place, plotly's full redraw
-#: once the updates pause); the other views at most once per frame (the 3-D map: after
-#: the next paint, at most every 100 ms), always with the latest state.
-_ESM = r"""
-function loadPlotly(model) {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  const src = model.get("plotly_js");
-  if (src && !window.__vtsPlotly) {
-    window.__vtsPlotly = new Promise((resolve, reject) => {
-      const script = document.createElement("script"), amd = window.define;
-      window.define = undefined;               // plotly.js is UMD: make it set window.Plotly
-      script.src = URL.createObjectURL(new Blob([src], {type: "text/javascript"}));
-      script.onload = () => { window.define = amd; resolve(window.Plotly); };
-      script.onerror = () => { window.define = amd; reject(new Error("plotly.js failed")); };
-      document.head.appendChild(script);
-    });
-  }
-  if (window.__vtsPlotly) return window.__vtsPlotly;
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const poll = () => {
-      if (window.__vtsPlotly) return window.__vtsPlotly.then(resolve, reject);
-      if (performance.now() - t0 > 120000) return reject(new Error("no plotly.js"));
-      setTimeout(poll, 50);
-    };
-    poll();
-  });
-}
-function floats(dv) {
-  if (!dv || !dv.byteLength) return new Float32Array(0);
-  return new Float32Array(dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength));
-}
-function onFrame(fn) {
-  let queued = false;
-  return () => {
-    if (queued) return;
-    queued = true;
-    requestAnimationFrame(() => { queued = false; fn(); });
-  };
-}
-function fastLine(div, trace, y) {
-  // rewrite a drawn line trace's SVG path for new y values (same x): no replot
-  const full = div._fullLayout, data = div._fullData && div._fullData[trace];
-  const traces = div.querySelectorAll(".scatterlayer .trace");
-  const path = traces[trace] && traces[trace].querySelector("path.js-line");
-  if (!full || !data || !path || !data.x || data.x.length !== y.length) return false;
-  const xa = full.xaxis, ya = full.yaxis;
-  let d = "";
-  for (let i = 0; i < y.length; i++) {
-    d += (i ? "L" : "M") + xa.c2p(xa.d2c(data.x[i])).toFixed(2) + ","
-       + ya.c2p(ya.d2c(y[i])).toFixed(2);
-  }
-  path.setAttribute("d", d);
-  div.data[trace].y = y;
-  return true;
-}
-function afterPaint(fn, gap) {
-  // after the next paint (the spectrum goes first), at most once per `gap` ms, latest state:
-  // a 3-D redraw is the slowest thing on the page (software WebGL: ~100 ms)
-  let queued = false, last = 0;
-  return () => {
-    if (queued) return;
-    queued = true;
-    requestAnimationFrame(() => setTimeout(() => {
-      setTimeout(() => { queued = false; last = performance.now(); fn(); },
-                 Math.max(0, last + gap - performance.now()));
-    }, 0));
-  };
-}
-async function render({ model, el }) {
-  const div = document.createElement("div");
-  div.style.width = "100%";
-  div.className = "vts-plot vts-" + model.get("kind");
-  div.textContent = "loading plotly.js ...";
-  el.appendChild(div);
-  let P;
-  try { P = await loadPlotly(model); } catch (e) { div.textContent = String(e); return; }
-  div.textContent = "";
-  const fig = model.get("figure"), dyn = model.get("dynamic");
-  await P.newPlot(div, fig.data, fig.layout, {responsive: true, displaylogo: false});
-  const n = () => model.get("n_bins");
-  const pathRow = (k) => Array.from(floats(model.get("path_db")).subarray(k * n(), (k + 1) * n()));
-  const drawn = () => {
-    div.dataset.drawn = String(performance.now());
-    div.dataset.draws = String(Number(div.dataset.draws || 0) + 1);
-  };
-  const handlers = {};
-  if ("line" in dyn) {
-    // at once, what the eye waits for: the line's SVG path is rewritten in place (~1 ms);
-    // plotly's own redraw (~50 ms here) follows once the updates pause (hover, data)
-    let settle = null;
-    const full = () => P.restyle(div, {y: [Array.from(floats(model.get("spectrum")))]},
-                                 [dyn.line]);
-    handlers["change:spectrum"] = () => {
-      div.dataset.received = String(performance.now());
-      const y = Array.from(floats(model.get("spectrum")));
-      if (!fastLine(div, dyn.line, y)) full();
-      drawn();
-      clearTimeout(settle);
-      settle = setTimeout(full, 300);
-    };
-  }
-  if ("step_line" in dyn) handlers["change:path_step"] = onFrame(() => {
-    const k = model.get("path_step");
-    if (k < 0) return;
-    P.restyle(div, {y: [pathRow(k)], visible: true, name: "path step " + (k + 1)},
-              [dyn.step_line]);
-  });
-  if ("heat" in dyn) {
-    handlers["change:path_db"] = onFrame(() => {
-      const steps = model.get("path_times").length, flat = floats(model.get("path_db"));
-      if (!flat.length) return;
-      const z = [];
-      for (let b = 0; b < n(); b++) {
-        const row = new Array(steps);
-        for (let k = 0; k < steps; k++) row[k] = flat[k * n() + b];
-        z.push(row);
-      }
-      P.restyle(div, {z: [z], x: [model.get("path_times")]}, [dyn.heat]);
-      P.relayout(div, {"title.text": model.get("title")});
-    });
-    handlers["change:path_step"] = onFrame(() => {
-      const t = model.get("path_times")[Math.max(0, model.get("path_step"))];
-      P.restyle(div, {x: [[t, t]]}, [dyn.heat_cursor]);
-    });
-  }
-  if ("cursor" in dyn) {
-    handlers["change:cursor"] = afterPaint(() => {
-      const c = model.get("cursor");
-      P.restyle(div, {x: [[c[0]]], y: [[c[1]]], z: [[c[2]]]}, [dyn.cursor]);
-    }, 100);
-    handlers["change:path_xyz"] = afterPaint(() => {
-      const p = model.get("path_xyz");
-      P.restyle(div, {x: [p.map(q => q[0])], y: [p.map(q => q[1])], z: [p.map(q => q[2])]},
-                [dyn.path]);
-    }, 0);
-    handlers["change:path_step"] = afterPaint(() => {
-      const p = model.get("path_xyz"), k = model.get("path_step");
-      if (k < 0 || !p.length) return;
-      P.restyle(div, {x: [[p[k][0]]], y: [[p[k][1]]], z: [[p[k][2]]]}, [dyn.step_marker]);
-    }, 100);
-  }
-  for (const [name, fn] of Object.entries(handlers)) { model.on(name, fn); fn(); }
-  const resize = onFrame(() => P.Plots.resize(div));
-  const observer = new ResizeObserver(resize);
-  observer.observe(el);
-  return () => {
-    for (const [name, fn] of Object.entries(handlers)) model.off(name, fn);
-    observer.disconnect();
-    P.purge(div);
-  };
-}
-export default { render };
-"""
-
-
-class PlotView(anywidget.AnyWidget):
-    """One plotly figure in the browser, drawn by plotly.js and updated in place.
-
-    Only what changes travels: the spectrum as float32 bytes, the cursor and path
-    coordinates, the path's spectra and the path step. Replaces plotly's
-    ``FigureWidget``, whose every instance ships (and makes the browser evaluate)
-    the 4.9 MB plotly bundle, and which anywidget gives up on after 2 s: on a loaded
-    machine the map then stays empty. Here plotly.js travels once, with the map.
-    """
-
-    _esm = T.Unicode(_ESM).tag(sync=True)
-    kind = T.Unicode("").tag(sync=True)
-    plotly_js = T.Unicode("").tag(sync=True)
-    #: The static figure: ``{"data": [...], "layout": {...}}`` (plotly JSON).
-    figure = T.Dict().tag(sync=True)
-    #: Trace indices of what moves: line, step_line, heat, heat_cursor, cursor, path...
-    dynamic = T.Dict().tag(sync=True)
-    n_bins = T.Int(0).tag(sync=True)
-    spectrum = T.Bytes(b"").tag(sync=True)
-    cursor = T.List([0.0, 0.0, 0.0]).tag(sync=True)
-    path_xyz = T.List([]).tag(sync=True)
-    path_db = T.Bytes(b"").tag(sync=True)
-    path_times = T.List([]).tag(sync=True)
-    path_step = T.Int(-1).tag(sync=True)
-    title = T.Unicode("").tag(sync=True)
-
-    @classmethod
-    def of(cls, kind: str, fig, dynamic: dict, **traits) -> PlotView:
-        return cls(kind=kind, figure=fig.to_plotly_json(), dynamic=dynamic,
-                   layout=W.Layout(width="100%"), **traits)
-
-    def traces(self) -> list:
-        """The figure's traces as plotly objects (with their current dynamic values)."""
-        return list(go.Figure(self.figure).data)
-
-
-def _floats(data: bytes, n: int = 0) -> np.ndarray:
-    a = np.frombuffer(data, dtype=np.float32)
-    return a.reshape(-1, n) if n else a
 
 
 def latent_path(z_a, z_b, kind: str = "spherical", n_steps: int = 32) -> np.ndarray:
@@ -437,7 +218,7 @@ class Explorer:
     @property
     def shown_spectrum_db(self) -> np.ndarray:
         """The spectrum the browser draws: dB, floored at the axis' low end, ``(n_bins,)``."""
-        return _floats(self._spectrum_view.spectrum).copy()
+        return floats(self._spectrum_view.spectrum).copy()
 
     @property
     def widget(self):
@@ -500,7 +281,7 @@ class Explorer:
         db = self._path_db.astype(np.float32).tobytes()
         self._heat.title = f"{start} → {end}: {kind} path, decoded spectra (dB)"
         self._heat.path_db = self._spectrum_view.path_db = db
-        self._map.path_xyz = _xyz(self._path_xyz)
+        self._map.path_xyz = points_3d(self._path_xyz)
         self._path_audio_widget.value = wav_bytes(self._path_audio, self.sample_rate)
         self._path_audio_widget.autoplay = self.autoplay
         self._path_audio_widget.layout.display = None
@@ -561,7 +342,7 @@ class Explorer:
         p = self.current_pca
         self._audio_widget.value = wav_bytes(audio, self.sample_rate)
         self.counts["audio"] += 1
-        self._map.cursor = _xyz(p[None, :])[0]
+        self._map.cursor = points_3d(p[None, :])[0]
         self._sync_controls(p)
         t3 = time.perf_counter()
         self.counts["redraws"] += 1
@@ -679,39 +460,18 @@ class Explorer:
         W.jslink((self._play, "value"), (self._path_position, "value"))
         self._path_status = W.HTML(value="<i>pick two instruments and press play path</i>")
 
-        import plotly.offline
-
-        traces, dynamic = self._map_traces()
-        self._map = PlotView.of("map", go.Figure(traces, self._map_layout()), dynamic,
-                                plotly_js=plotly.offline.get_plotlyjs())
-        freqs, lo = self.frequencies.tolist(), self._db_lo
-        spectrum = go.Figure(
-            [go.Scatter(x=freqs, y=[lo] * len(freqs), mode="lines", name="cursor",
-                        line={"color": "#1f77b4"}),
-             go.Scatter(x=freqs, y=[lo] * len(freqs), mode="lines", name="path step",
-                        visible=False, line={"color": "#d62728", "dash": "dot"})],
-            go.Layout(title="decoded spectrum", height=300, autosize=True,
-                      margin={"l": 60, "r": 20, "t": 40, "b": 45},
-                      legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12},
-                      xaxis={"title": "frequency (Hz)", "type": "log"},
-                      yaxis={"title": "magnitude (dB)", "range": list(self.db_range),
-                             "autorange": False, "fixedrange": True}))
-        self._spectrum_view = PlotView.of("spectrum", spectrum, {"line": 0, "step_line": 1},
-                                          n_bins=len(freqs))
+        cents = np.asarray(self.space.to_pca(self._centroids.to_numpy(np.float64)),
+                           dtype=np.float64).reshape(len(self._centroids), self._n_pca)
+        centroids = dict(zip(self._centroids.index, cents, strict=True))
+        fig, dynamic = map_figure(self._corpus_pca, self._labels, self.instruments, centroids,
+                                  self.space.pca.explained_variance_ratio_)
+        self._map = PlotView.of("map", fig, dynamic, plotly_js=plotly.offline.get_plotlyjs())
+        freqs = self.frequencies.tolist()
+        self._spectrum_view = PlotView.of("spectrum", spectrum_figure(freqs, self.db_range),
+                                          {"line": 0, "step_line": 1}, n_bins=len(freqs))
         times = self._path_times.tolist()
-        heat = go.Figure(
-            [go.Heatmap(x=times, y=freqs, z=[[None] * len(times)] * len(freqs), zmin=lo,
-                        zmax=self._db_hi, colorscale="Magma",
-                        colorbar={"title": {"text": "dB"}},
-                        hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.1f} dB<extra></extra>"),
-             go.Scatter(x=[0.0, 0.0], y=[freqs[0], freqs[-1]], mode="lines",
-                        line={"color": "white", "width": 2}, showlegend=False,
-                        hoverinfo="skip")],
-            go.Layout(title="path: decoded spectra (dB)", height=300, autosize=True,
-                      margin={"l": 60, "r": 20, "t": 40, "b": 45},
-                      xaxis={"title": "time along the path (s)"},
-                      yaxis={"title": "frequency (Hz)", "type": "log"}))
-        self._heat = PlotView.of("heat", heat, {"heat": 0, "heat_cursor": 1}, n_bins=len(freqs),
+        self._heat = PlotView.of("heat", heat_figure(times, freqs, self.db_range),
+                                 {"heat": 0, "heat_cursor": 1}, n_bins=len(freqs),
                                  path_times=times)
 
         controls = W.VBox([self._axes, self._slider_stack, self._note, self._picker,
@@ -730,49 +490,6 @@ class Explorer:
              W.Box([self._spectrum_view], layout=full),
              path_controls,
              W.Box([self._heat], layout=full)], layout=full)
-
-    def _map_traces(self) -> tuple[list, dict]:
-        """Corpus codes and labelled centroids per instrument (palette colours), then the
-        path, its step marker and the cursor; and the indices of those last three."""
-        xyz, traces = self._corpus_pca, []
-        cents = np.asarray(self.space.to_pca(self._centroids.to_numpy(np.float64)),
-                           dtype=np.float64).reshape(len(self._centroids), self._n_pca)
-        names = list(self._centroids.index)
-        for name in self.instruments:
-            pts = _xyz(xyz[self._labels == name])
-            colour = instrument_color(name)
-            traces.append(go.Scatter3d(
-                x=[q[0] for q in pts], y=[q[1] for q in pts], z=[q[2] for q in pts],
-                mode="markers", name=name, legendgroup=name, hoverinfo="text",
-                marker={"size": 2.5, "color": colour, "opacity": 0.55},
-                hovertext=[name] * len(pts)))
-            (c,) = _xyz(cents[names.index(name)][None, :])
-            traces.append(go.Scatter3d(
-                x=[c[0]], y=[c[1]], z=[c[2]], mode="markers+text", text=[name],
-                name=f"{name} centroid", legendgroup=name, showlegend=False,
-                textfont={"size": 10, "color": colour}, textposition="top center",
-                marker={"size": 6, "color": colour, "symbol": "diamond",
-                        "line": {"color": "black", "width": 1}}, hoverinfo="text"))
-        traces.append(go.Scatter3d(x=[], y=[], z=[], mode="lines", name="path",
-                                   line={"color": "black", "width": 4}))
-        traces.append(go.Scatter3d(x=[], y=[], z=[], mode="markers", name="path step",
-                                   showlegend=False,
-                                   marker={"size": 6, "color": "#d62728", "symbol": "circle"}))
-        traces.append(go.Scatter3d(x=[0.0], y=[0.0], z=[0.0], mode="markers", name="cursor",
-                                   marker={"size": 8, "color": "black", "symbol": "cross"}))
-        n = len(traces)
-        return traces, {"path": n - 3, "step_marker": n - 2, "cursor": n - 1}
-
-    def _map_layout(self):
-        ratio = np.asarray(self.space.pca.explained_variance_ratio_, dtype=np.float64)
-        names = [f"PC{i + 1} ({100 * r:.0f} %)" for i, r in enumerate(ratio)] + ["", "", ""]
-        return go.Layout(
-            title=f"timbre space: PCA of the training codes ({100 * ratio.sum():.0f} % of "
-                  "the variance)", height=480, autosize=True,
-            margin={"l": 0, "r": 0, "t": 40, "b": 0},
-            legend={"itemsizing": "constant", "font": {"size": 11}},
-            scene={"xaxis_title": names[0], "yaxis_title": names[1], "zaxis_title": names[2]},
-            uirevision="keep")
 
     def _set_silently(self, widget, name: str, value) -> None:
         self._silent = True
@@ -854,9 +571,3 @@ def _box(values: np.ndarray, n: int) -> np.ndarray:
     wide = np.maximum(hi - lo, 1e-3)
     mid = (lo + hi) / 2
     return np.stack([np.minimum(lo, mid - wide / 2), np.maximum(hi, mid + wide / 2)], axis=1)
-
-
-def _xyz(a: np.ndarray) -> list[list[float]]:
-    """Rows of PCA coordinates as ``[x, y, z]`` lists (zeros for missing axes)."""
-    a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
-    return np.pad(a[:, :3], ((0, 0), (0, max(0, 3 - a.shape[1])))).tolist()

@@ -2,9 +2,8 @@
 
 The plots themselves are drawn by :mod:`vts.app.plots`; this module writes them:
 matplotlib figures as PNG, plotly figures as HTML, tables as CSV + Markdown,
-sounds as WAV, animations as H.264 MP4 (the ffmpeg binary bundled in the
-imageio-ffmpeg wheel) and, on request, GIF (Pillow, called directly for its
-fast palette quantiser).
+sounds as WAV, animations as H.264 MP4 only (the ffmpeg binary bundled in the
+imageio-ffmpeg wheel), at least :data:`MIN_VIDEO_WIDTH` pixels wide.
 
 Artefacts and the index
 -----------------------
@@ -61,8 +60,10 @@ _NO_PLOTLY = ("<script>if (typeof Plotly === 'undefined') {{ document.addEventLi
               "document.body.insertBefore(p, document.body.firstChild); }}); }}</script>")
 #: Default resolution of PNG figures (dots per inch).
 DPI = 110
+#: Narrowest animation (pixels) :func:`save_animation` accepts.
+MIN_VIDEO_WIDTH = 800
 #: Kind of artefact by file suffix (for the index).
-KINDS = {".png": "figure", ".html": "interactive", ".gif": "animation", ".mp4": "animation",
+KINDS = {".png": "figure", ".html": "interactive", ".mp4": "animation",
          ".wav": "sound", ".csv": "table", ".md": "table", ".json": "data"}
 
 
@@ -408,29 +409,30 @@ def save_wav(audio: np.ndarray, name: str, caption: str, *, sample_rate: int = c
 
 
 def save_animation(frames: Sequence[np.ndarray], name: str, caption: str, *, fps: float = 4.0,
-                   out_dir=None, notebook=None) -> Path:
-    """Write RGB frames as an H.264 MP4 (and, for a ``.gif`` name, a looping GIF too).
+                   out_dir=None, notebook=None, min_width: int = MIN_VIDEO_WIDTH) -> Path:
+    """Write RGB frames as an H.264 MP4 and register it (kind ``animation``).
 
-    The MP4 (``<stem>.mp4``: libx264, yuv420p, ``+faststart``, plays in every
-    browser) is always written, by the ffmpeg binary bundled in the
-    imageio-ffmpeg wheel (:func:`imageio_ffmpeg.get_ffmpeg_exe`). A name ending
-    in ``.gif`` also writes the GIF (a preview for places that play no video);
-    both are registered, kind ``animation``; the page shows the MP4.
+    The MP4 (libx264, yuv420p, ``+faststart``: plays in every browser, the page shows
+    it in a ``<video>``) is written by :func:`write_mp4`, with the ffmpeg binary
+    bundled in the imageio-ffmpeg wheel. Animations are MP4 only.
 
     Parameters
     ----------
     frames : sequence of uint8 arrays, shape (height, width, 3)
-        All of one size (e.g. from :func:`figure_to_array`); any size: odd sizes are
-        padded by one edge pixel to the even sizes yuv420p needs (nothing is scaled,
-        so render the frames at the size they are read at: >= 800 px wide).
+        All of one size (e.g. :mod:`vts.app.animations`, :func:`figure_to_array`).
+        Nothing is scaled, so render the frames at the size they are watched at;
+        odd sizes are padded by one edge pixel to the even sizes yuv420p needs.
     name : str
-        ``stem``, ``stem.mp4`` or ``stem.gif``.
+        ``stem`` or ``stem.mp4``.
     fps : float
         Frames per second.
+    min_width : int
+        Narrowest frame accepted (pixels; :data:`MIN_VIDEO_WIDTH`): narrower
+        animations are refused rather than published illegible.
 
     Returns
     -------
-    Path of the file ``name`` asks for (the MP4 when it has no suffix).
+    Path of the MP4.
     """
     frames = [np.asarray(f) for f in frames]
     if not frames:
@@ -441,25 +443,27 @@ def save_animation(frames: Sequence[np.ndarray], name: str, caption: str, *, fps
                          f"{sorted({f.shape for f in frames})}")
     if not fps > 0:
         raise ValueError(f"{name}: fps must be > 0, got {fps}")
+    if shape[1] < min_width:
+        raise ValueError(f"{name}: frames are {shape[1]} px wide, animations need at least "
+                         f"{min_width} px (render them larger: vts.app.animations)")
     path = artefact_path(_suffixed(name, ".mp4"), out_dir, notebook)
-    suffix = path.suffix.lower()
-    if suffix not in (".gif", ".mp4"):
-        raise ValueError(f"{name}: animations are .gif or .mp4, not {suffix!r}")
-    frames = [np.ascontiguousarray(f, dtype=np.uint8) for f in frames]
-    mp4 = path.with_suffix(".mp4")
-    write_mp4(frames, mp4, fps)
-    register(mp4, caption, out_dir, notebook)
-    if suffix == ".gif":
-        # Pillow's fast octree quantiser directly: ~20x faster than median cut, same look
-        from PIL import Image
+    if path.suffix.lower() != ".mp4":
+        raise ValueError(f"{name}: animations are written as H.264 MP4 only (name.mp4), "
+                         f"not {path.suffix!r}")
+    write_mp4([np.ascontiguousarray(f, dtype=np.uint8) for f in frames], path, fps)
+    return register(path, caption, out_dir, notebook)
 
-        images = [Image.fromarray(f).quantize(colors=255, method=Image.Quantize.FASTOCTREE)
-                  for f in frames]
-        with atomic_path(path) as tmp:
-            images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                           duration=round(1000.0 / fps), loop=0)
-        register(path, caption, out_dir, notebook)
-    return path
+
+def video_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(width, height)`` in pixels of a video file (as imageio-ffmpeg's reader reports it)."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    try:
+        meta = next(reader)
+    finally:
+        reader.close()
+    return tuple(int(v) for v in meta["size"])
 
 
 def write_mp4(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float,
@@ -499,6 +503,17 @@ def figure_to_array(fig) -> np.ndarray:
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def watch(path: str | os.PathLike, width: int | None = None):
+    """An inline, looping video player for an MP4 artefact (IPython; embedded, so the
+    executed notebook shows it anywhere), or the path outside IPython."""
+    try:
+        from IPython.display import Video
+    except ImportError:  # pragma: no cover
+        return Path(path)
+    return Video(str(path), embed=True, width=width, mimetype="video/mp4",
+                 html_attributes="controls loop muted playsinline")
 
 
 def listen(path: str | os.PathLike):

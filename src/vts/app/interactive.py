@@ -5,7 +5,7 @@ The same colours as the static figures (:func:`vts.app.plots.instrument_color`);
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,7 @@ from .. import paths as syn
 from ..data import dynamics_ordinal, parse_note
 from ..dsp import get_transform, griffin_lim, spectral_convergence, sustained_frame
 from ..dsp.descriptors import compute
+from ..features import training_features
 from ..io import load_audio
 from ..metrics import PAPER_RESULTS
 from ..paths import (
@@ -38,7 +39,7 @@ from ..paths import (
 )
 from ..profiles import PROFILES, FigureSettings, get_settings
 from ..space import TimbreSpace
-from ..train import model_plan, space_is_current, space_kinds, train_all, training_features
+from ..train import model_plan, space_is_current, space_kinds, train_all
 from . import figures
 
 #: Folder of the notebooks of the repository.
@@ -66,14 +67,53 @@ class NoteSpec:
 SYNTHESIS_ORIGIN = NoteSpec("clarinet", "G#4", "ff")
 #: Note shown through every transform.
 TRANSFORM_NOTE = NoteSpec("clarinet", "G#4", "ff")
-#: Interpolation pairs: (start, end, same_pitch). The paper's Piccolo E5 f ->
-#: French horn A4 ff uses the flute here (no piccolo in the corpus).
-INTERPOLATION_PAIRS: tuple[tuple[NoteSpec, NoteSpec, bool], ...] = (
-    (NoteSpec("flute", "E5", "f"), NoteSpec("french-horn", "A4", "ff"), False),
-    (NoteSpec("clarinet", "C5", "f"), NoteSpec("cello", "C5", "f"), True),
-    (NoteSpec("oboe", "G4", "f"), NoteSpec("trombone", "G4", "f"), True),
-    (NoteSpec("saxophone", "D4", "f"), NoteSpec("violin", "A5", None), False),
-)
+#: The interpolation pairs of notebook 07, in the companion page's order: group name ->
+#: pairs ``(start, end, same_pitch)``. With ``same_pitch`` both notes are taken at
+#: the pitch they share nearest to the start's (:func:`pick_pair`); otherwise each
+#: note is the nearest one to its own wish. "Alto sax" is the corpus' ``saxophone``;
+#: violin and piano (tonejs) have no dynamic. ``featured``: the companion page's two
+#: videos (violin -> clarinet); ``paper-and-project``: the paper's Piccolo E5 f -> French horn
+#: A4 ff (flute instead of the absent piccolo) and this project's own three.
+PATH_GROUPS: dict[str, tuple[tuple[NoteSpec, NoteSpec, bool], ...]] = {
+    "featured": (
+        (NoteSpec("violin", "C5"), NoteSpec("clarinet", "C5", "f"), True),
+    ),
+    "same-pitch": (
+        (NoteSpec("bassoon", "G4", "f"), NoteSpec("clarinet", "G4", "f"), True),
+        (NoteSpec("clarinet", "A4", "f"), NoteSpec("saxophone", "A4", "f"), True),
+        (NoteSpec("french-horn", "G4", "ff"), NoteSpec("trombone", "G4", "ff"), True),
+    ),
+    "changing-pitch": (
+        (NoteSpec("bassoon", "C3", "f"), NoteSpec("cello", "G3", "f"), False),
+        (NoteSpec("english-horn", "E4", "f"), NoteSpec("violin", "A4"), False),
+        (NoteSpec("violin", "E5"), NoteSpec("saxophone", "A4", "f"), False),
+        (NoteSpec("oboe", "A4", "f"), NoteSpec("clarinet", "E4", "f"), False),
+        (NoteSpec("saxophone", "D4", "f"), NoteSpec("bassoon", "G3", "f"), False),
+    ),
+    "more-pairs": (
+        (NoteSpec("saxophone", "C4", "f"), NoteSpec("clarinet", "G4", "f"), False),
+        (NoteSpec("saxophone", "G4", "f"), NoteSpec("piano", "C4"), False),
+        (NoteSpec("piano", "A4"), NoteSpec("english-horn", "E4", "f"), False),
+        (NoteSpec("violin", "G4"), NoteSpec("english-horn", "C5", "f"), False),
+        (NoteSpec("piano", "E4"), NoteSpec("saxophone", "A4", "f"), False),
+    ),
+    "paper-and-project": (
+        (NoteSpec("flute", "E5", "f"), NoteSpec("french-horn", "A4", "ff"), False),
+        (NoteSpec("clarinet", "C5", "f"), NoteSpec("cello", "C5", "f"), True),
+        (NoteSpec("oboe", "G4", "f"), NoteSpec("trombone", "G4", "f"), True),
+        (NoteSpec("saxophone", "D4", "f"), NoteSpec("violin", "A5", None), False),
+    ),
+}
+#: Every pair of :data:`PATH_GROUPS`, in order.
+INTERPOLATION_PAIRS: tuple[tuple[NoteSpec, NoteSpec, bool], ...] = tuple(
+    pair for pairs in PATH_GROUPS.values() for pair in pairs)
+#: Weight of the notes' own motion in an expressive path (the paper's 0.7).
+EXPRESSIVE_SCALE = 0.7
+#: Multiples of the expressive translation (the notes' own motion, weight
+#: :data:`EXPRESSIVE_SCALE`) of the "expressive and experimental interpolation" sounds ...
+TRANSLATION_FACTORS = (0.5, 1.0, 2.0)
+#: ... made for these pairs of :data:`PATH_GROUPS` (group, number from 1).
+EXPERIMENTAL_PAIRS = (("featured", 1), ("paper-and-project", 1))
 
 
 # ============================================================================ context
@@ -167,7 +207,7 @@ def _inline_figures() -> None:
 
 # ============================================================================ models and data
 def ensure_models(ctx: NotebookContext, transforms: Iterable[str] | None = None,
-                  progress: bool = False) -> dict[str, "TimbreSpace"]:  # noqa: F821
+                  progress: bool = False) -> dict[str, TimbreSpace]:
     """Train what is missing (:func:`vts.train.train_all` skips current spaces) and load.
 
     Returns
@@ -260,6 +300,68 @@ def pick_pair(catalog: pd.DataFrame, a: NoteSpec, b: NoteSpec, same_pitch: bool,
         if verbose:
             print(f"{a.instrument} and {b.instrument} share no pitch: nearest notes instead")
     return pick_note(catalog, a, verbose=verbose), pick_note(catalog, b, verbose=verbose)
+
+
+@dataclass(frozen=True)
+class ChosenPair:
+    """A pair of :data:`PATH_GROUPS` with the catalogue notes chosen for it.
+
+    ``tag``: ``<group><k>_<start>_to_<end>``, the file-name stem of its artefacts
+    (sounds ``<tag>_<column>.wav`` form one row of the page's table of players).
+    """
+
+    group: str
+    number: int
+    start: pd.Series
+    end: pd.Series
+    tag: str
+
+    @property
+    def label(self) -> str:
+        return f"{note_label(self.start)} → {note_label(self.end)}"
+
+
+def pick_pairs(catalog: pd.DataFrame,
+               groups: Mapping[str, Sequence[tuple[NoteSpec, NoteSpec, bool]]] | None = None,
+               verbose: bool = True) -> list[ChosenPair]:
+    """The notes of every pair of ``groups`` (default :data:`PATH_GROUPS`), by :func:`pick_pair`.
+
+    A pair whose instrument has no note in the catalogue is skipped with a printed
+    reason; pairs are numbered within their group from 1 (skipped ones keep their
+    number, so a tag names the same pair in every corpus).
+    """
+    chosen = []
+    for group, pairs in (PATH_GROUPS if groups is None else groups).items():
+        for k, (a, b, same) in enumerate(pairs, start=1):
+            try:
+                start, end = pick_pair(catalog, a, b, same, verbose)
+            except LookupError as error:
+                print(f"{group} pair {k} ({a} → {b}) skipped: {error}")
+                continue
+            tag = f"{group}{k}_{slug(note_label(start))}_to_{slug(note_label(end))}"
+            chosen.append(ChosenPair(group, k, start, end, tag))
+    return chosen
+
+
+def note_excerpt(path, seconds: float, top_db: float = 60.0, fade_seconds: float = 0.05
+                 ) -> np.ndarray:
+    """The first ``seconds`` of a note from its onset, as the paths' sounds are heard.
+
+    The file is decoded and resampled to the project's rate (:func:`vts.io.load_audio`),
+    leading silence (frames more than ``top_db`` dB under the loudest) is dropped, and
+    the excerpt fades out over ``fade_seconds`` when it cuts the note short.
+    """
+    audio = load_audio(path).astype(np.float64)
+    hop = 256
+    n = max(1, len(audio) // hop)
+    energy = 10 * np.log10(np.maximum((audio[:n * hop].reshape(n, hop) ** 2).mean(axis=1),
+                                      1e-20)) if len(audio) >= hop else np.zeros(1)
+    onset = int(np.flatnonzero(energy >= energy.max() - top_db)[0]) * hop
+    out = audio[onset:onset + max(1, round(seconds * config.SAMPLE_RATE))].copy()
+    if len(audio) - onset > len(out):
+        fade = min(len(out), int(fade_seconds * config.SAMPLE_RATE))
+        out[len(out) - fade:] *= np.linspace(1.0, 0.0, fade)
+    return out.astype(np.float32)
 
 
 def attribution(rows) -> str:
@@ -436,7 +538,9 @@ class PairPaths:
 
     ``paths``: ``linear`` and ``spherical`` with ``n_points`` points between the
     notes' sustained-frame codes ``z_a``, ``z_b``; ``expressive`` with one point
-    per transform frame of the sound.
+    per transform frame of the sound. ``traj_a``, ``traj_b``: the notes' own
+    frame-by-frame codes (:func:`vts.paths.note_trajectory`); ``n_frames``: points
+    of an expressive path.
     """
 
     label: str
@@ -445,10 +549,19 @@ class PairPaths:
     z_a: np.ndarray
     z_b: np.ndarray
     paths: dict[str, np.ndarray] = field(default_factory=dict)   #: name -> (n, d)
+    traj_a: np.ndarray | None = None
+    traj_b: np.ndarray | None = None
+    n_frames: int = 2
+
+    def expressive(self, scale: float) -> np.ndarray:
+        """The expressive path with the notes' own motion weighted by ``scale``
+        (the paper's 0.7; 0 gives the spherical path)."""
+        return syn.expressive_path(self.traj_a, self.traj_b, self.n_frames, scale=scale,
+                                   z_a=self.z_a, z_b=self.z_b)
 
 
 def interpolation_paths(space, start: pd.Series, end: pd.Series, n_points: int,
-                        seconds: float, scale: float = 0.7) -> PairPaths:
+                        seconds: float, scale: float = EXPRESSIVE_SCALE) -> PairPaths:
     """Linear, spherical and expressive paths between two catalogue notes.
 
     ``linear`` / ``spherical``: ``n_points`` points between the notes'
@@ -460,13 +573,13 @@ def interpolation_paths(space, start: pd.Series, end: pd.Series, n_points: int,
     z_a, z_b = space.encode_audio([start["path"], end["path"]]).astype(np.float64)
     traj_a = syn.note_trajectory(space, start["path"])
     traj_b = syn.note_trajectory(space, end["path"])
-    n_frames = max(2, int(round(seconds / space.transform.hop_seconds)))
+    n_frames = max(2, round(seconds / space.transform.hop_seconds))
     label = f"{note_label(start)} → {note_label(end)}"
-    return PairPaths(label, start, end, z_a, z_b, {
+    pair = PairPaths(label, start, end, z_a, z_b, {
         "linear": syn.linear_path(z_a, z_b, n_points),
-        "spherical": syn.spherical_path(z_a, z_b, n_points),
-        "expressive": syn.expressive_path(traj_a, traj_b, n_frames, scale=scale, z_a=z_a,
-                                          z_b=z_b)})
+        "spherical": syn.spherical_path(z_a, z_b, n_points)}, traj_a, traj_b, n_frames)
+    pair.paths["expressive"] = pair.expressive(scale)
+    return pair
 
 
 def linear_vs_spherical(space, pair: PairPaths) -> dict:
@@ -480,7 +593,10 @@ def linear_vs_spherical(space, pair: PairPaths) -> dict:
         ``mean_db``, ``max_db``; ``endpoints_db`` (distance between the two end
         notes' decoded spectra, the scale of the change along a path);
         ``latent_gap_rel`` (largest latent distance between the two paths over
-        the end points' distance).
+        the end points' distance); ``linear_loudness_range_db`` and
+        ``spherical_loudness_range_db`` (loudest minus quietest step of each path's
+        decoded spectra, :func:`vts.dsp.descriptors.loudness`: a path that swells or
+        dips in level between its ends); ``spectra``: both paths' decoded spectra.
     """
 
     lin, sph = pair.paths["linear"], pair.paths["spherical"]
@@ -489,10 +605,13 @@ def linear_vs_spherical(space, pair: PairPaths) -> dict:
     ends = spectral_distance(s_lin[0], s_lin[-1])
     gap = float(np.max(np.linalg.norm(lin - sph, axis=1)) / max(np.linalg.norm(lin[-1] - lin[0]),
                                                                   1e-12))
+    freqs = space.transform.frequencies
+    ranges = {f"{name}_loudness_range_db": float(np.ptp(compute("loudness", spec, freqs)))
+              for name, spec in (("linear", s_lin), ("spherical", s_sph))}
     return {"per_step": pd.DataFrame({"step": np.arange(len(per_step)),
                                       "linear_vs_spherical_db": per_step}),
             "mean_db": float(per_step.mean()), "max_db": float(per_step.max()),
-            "endpoints_db": float(ends), "latent_gap_rel": gap,
+            "endpoints_db": float(ends), "latent_gap_rel": gap, **ranges,
             "spectra": {"linear": s_lin, "spherical": s_sph}}
 
 
@@ -500,31 +619,6 @@ def background(space, rng: np.random.Generator, max_points: int) -> tuple[np.nda
     """PCA coordinates and instruments of a subsample of a space's training codes."""
     panel = latent_panel(space, rng, max_points)
     return panel["coords"], panel["labels"]
-
-
-def paths_answer(table: pd.DataFrame) -> str:
-    """A sentence answering "do linear and spherical paths give the same spectra?".
-
-    ``table``: one row per pair with ``pair``, ``mean_db``, ``max_db``, ``endpoints_db``.
-    """
-    ratio = table["mean_db"] / table["endpoints_db"].where(table["endpoints_db"] > 0)
-    lines = ["Linear vs spherical paths: mean log-spectral distance between their decoded "
-             "spectra, against the distance between the two end notes' spectra.", ""]
-    for row, r in zip(table.itertuples(index=False), ratio):
-        lines.append(f"- {row.pair}: {row.mean_db:.2f} dB on average (max {row.max_db:.2f} dB) "
-                     f"vs {row.endpoints_db:.2f} dB between the end notes ({100 * r:.1f} %).")
-    worst = float(np.nanmax(ratio)) if len(ratio) else float("nan")
-    if worst < 0.05:
-        verdict = ("the two paths give practically the same spectra (a flat manifold, as the "
-                   "paper says)")
-    elif worst < 0.2:
-        verdict = ("the spectra are close but not identical: the paths differ by a small "
-                   "fraction of the change between the end notes (the manifold is nearly flat)")
-    else:
-        verdict = "the paths give clearly different spectra (the manifold is not flat there)"
-    lines += ["", f"Largest ratio {100 * worst:.1f} %: {verdict}. For scale, about 1 dB of "
-              "log-spectral distortion is the usual transparency threshold of speech coding."]
-    return "\n".join(lines) + "\n"
 
 
 # ============================================================================ 08 descriptors

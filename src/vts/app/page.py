@@ -9,15 +9,18 @@ order, and the executed notebooks rendered as HTML (nbconvert). Sections are
 found by the notebook's number, artefacts are laid out by kind, so a new
 artefact appears without a code change:
 
-- ``animation``: ``<video>`` for MP4 (a GIF is shown only when it has no MP4 twin);
+- ``animation``: ``<video>`` (MP4, H.264);
 - ``figure``: ``<img>``; ``table``: the CSV as an HTML table (a Markdown twin is
-  skipped; a Markdown or text file alone is shown as text: e.g. a measured answer);
+  skipped; a Markdown or text file alone is shown as text);
 - ``sound``: ``<audio>``. Sounds named ``<group>_<column>.wav`` where two or more
-  share ``<group>`` form one table per notebook, a row per group, a column per
-  suffix (``origin``, ``end``, ``linear``, ``spherical``, ``expressive`` first):
-  the companion page's tables of players. Every other artefact whose name starts
-  with ``<group>_`` (its video, its spectra, its interactive plot) is shown under
-  the group's heading;
+  share ``<group>`` form tables of players, a row per group, a column per suffix
+  (``origin``, ``end``, ``linear``, ``spherical``, ``expressive`` first): the
+  companion page's tables. Groups whose name starts with the same word (the
+  letters before the first digit or ``_``: ``same-pitch1_...``, ``same-pitch2_...``)
+  share one table, headed by that word when a section holds several tables
+  (``same-pitch`` -> "Same pitch"); each table comes where its first group's
+  artefacts come. Every other artefact whose name starts with ``<group>_`` (its
+  video, its spectra, its interactive plot) is shown under the group's heading;
 - ``interactive`` (HTML): a link, and listed again at the end.
 
 Offline and self-contained: relative links only, no CDN, nothing but the files
@@ -48,13 +51,19 @@ NOTEBOOK_HTML = "notebooks"
 SECTIONS = (
     ("08", "Descriptor space animations",
      ("The topology of each spectral descriptor (centroid, flatness, bandwidth, loudness, "
-      "rolloff) on planes sweeping the 3-D PCA of the latent space: the vanilla space beside "
-      "the perceptually regularised one, then each descriptor along X, Y and Z.")),
+      "rolloff) on planes sweeping the 3-D PCA of the latent space: the vanilla space (top) "
+      "above the perceptually regularised one (bottom) along X, then the complete topology of "
+      "the regularised space, each descriptor along X, Y and Z.")),
     ("07", "Synthesis paths",
-     ("Paths between two notes decoded into sound: linear, spherical and expressive "
-      "interpolation. The table plays the end notes beside the paths; each pair then shows "
-      "its path through the space beside the spectra it decodes. Last, on the flatness of "
-      "the manifold: do linear and spherical paths sound the same? The measured answer.")),
+     ("Paths between two notes decoded into sound. Linear interpolation walks the straight "
+      "segment between the two notes' codes; spherical interpolation turns along the great "
+      "circle around the prior's centre; expressive interpolation adds each note's own "
+      "frame-by-frame motion (attack, decay) to the spherical path. Violin to clarinet "
+      "first, the path through the space beside the spectra it decodes; then tables of "
+      "pairs at the same pitch, pairs whose pitch changes and more pairs, each playing the "
+      "origin and end notes beside the paths; on the flatness of the manifold, the "
+      "distance between linear and spherical paths; last, expressive paths whose "
+      "translation is scaled down and up, for creative sounds.")),
     ("06", "Perceptual inference",
      ("Novel instruments, never seen in training, projected into the vanilla and the "
       "regularised space: the space, the class centroids and the novel notes.")),
@@ -250,9 +259,7 @@ def _render(root: Path, rel: str, entry: dict, stems: set[str],
     kind = entry.get("kind")
     if suffix == ".mp4":
         return _video(rel, entry)
-    if suffix == ".gif":
-        return None if twin + ".mp4" in stems else _image(rel, entry)
-    if suffix in (".png", ".jpg", ".jpeg", ".svg"):
+    if suffix in (".png", ".jpg", ".jpeg", ".svg", ".gif"):
         return _image(rel, entry, root)
     if kind == "sound":
         return _audio(rel, entry)
@@ -279,28 +286,41 @@ def _gridded(blocks: list[str]) -> list[str]:
     return out
 
 
+def _table_key(group: str) -> str:
+    """The table of a sound group: its name's first word (``same-pitch2_x`` -> ``same-pitch``)."""
+    return re.split(r"[\d_]", group, maxsplit=1)[0] or group
+
+
+def _sound_table(groups: Mapping[str, Mapping[str, tuple[str, dict]]], heading: str = "") -> str:
+    """One table of players: a row per group, a column per suffix."""
+    columns = sorted({c for cols in groups.values() for c in cols},
+                     key=lambda c: (COLUMNS.index(c) if c in COLUMNS else len(COLUMNS), c))
+    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    rows = []
+    for group, cols in groups.items():
+        label = _common_label([e["caption"] for _, e in cols.values()], group)
+        cells = "".join(f"<td>{_audio(*cols[c], caption=False)}</td>" if c in cols
+                        else "<td></td>" for c in columns)
+        rows.append(f"<tr><td>{_e(label)}</td>{cells}</tr>")
+    credits = sorted({e["caption"] for cols in groups.values() for _, e in cols.values()})
+    title = f"<h3>{_e(heading)}</h3>" if heading else ""
+    return (f'{title}<div class="table-wrap"><table class="sounds"><tr><th></th>{head}</tr>'
+            f'{"".join(rows)}</table></div><details class="small"><summary>captions of '
+            f'these {sum(map(len, groups.values()))} sounds</summary><ul>'
+            + "".join(f"<li>{_e(c)}</li>" for c in credits) + "</ul></details>")
+
+
 def _section(root: Path, items: list[tuple[str, dict]], first: tuple = ()) -> str:
     items = sorted(items, key=lambda item: item[1].get("kind") not in first)   # stable
     stems = {rel for rel, _ in items}
     lead = next((r for r, _ in items if r.lower().endswith(".csv")), None)   # never folded
     groups = _sound_groups(items)
     grouped = {rel: _group_of(Path(rel).stem, groups) for rel, _ in items}
+    tables: dict[str, dict] = OrderedDict()
+    for group, cols in groups.items():
+        tables.setdefault(_table_key(group), OrderedDict())[group] = cols
+    headed = len(tables) > 1
     out: list[str] = []
-    if groups:
-        columns = sorted({c for cols in groups.values() for c in cols},
-                         key=lambda c: (COLUMNS.index(c) if c in COLUMNS else len(COLUMNS), c))
-        head = "".join(f"<th>{_e(c)}</th>" for c in columns)
-        rows = []
-        for group, cols in groups.items():
-            label = _common_label([e["caption"] for _, e in cols.values()], group)
-            cells = "".join(f"<td>{_audio(*cols[c], caption=False)}</td>" if c in cols
-                            else "<td></td>" for c in columns)
-            rows.append(f"<tr><td>{_e(label)}</td>{cells}</tr>")
-        credits = sorted({e["caption"] for cols in groups.values() for _, e in cols.values()})
-        out.append(f'<div class="table-wrap"><table class="sounds"><tr><th></th>{head}</tr>'
-                   f'{"".join(rows)}</table></div><details class="small"><summary>captions of '
-                   f'these {sum(map(len, groups.values()))} sounds</summary><ul>'
-                   + "".join(f"<li>{_e(c)}</li>" for c in credits) + "</ul></details>")
     done: set[str] = set()
     for rel, entry in items:
         group = grouped[rel]
@@ -309,6 +329,10 @@ def _section(root: Path, items: list[tuple[str, dict]], first: tuple = ()) -> st
             out += [block] if block else []
         elif group not in done:
             done.add(group)
+            key = _table_key(group)
+            if key in tables:                              # the table, before its first group
+                heading = key.replace("-", " ").replace("_", " ").capitalize() if headed else ""
+                out.append(_sound_table(tables.pop(key), heading))
             members = [(r, e) for r, e in items if grouped[r] == group]
             label = _common_label([e["caption"] for _, e in groups[group].values()], group)
             blocks = [_render(root, r, e, stems) for r, e in members if e.get("kind") != "sound"]

@@ -12,7 +12,7 @@ instruments and families are the same in every figure.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -165,20 +165,46 @@ def plot_cooccurrence(counts: pd.DataFrame, title: str = "instrument co-occurren
 
 
 def plot_timbre_space(space: pd.DataFrame, title: str = "combined timbre space"):
-    """Static 3-D view of an MDS timbre space (rows = instruments, columns dim1..dim3)."""
-    coords = space.filter(like="dim").to_numpy()
-    fig = new_figure(6.5, 5.5)
-    if coords.shape[1] >= 3:
+    """Static 3-D view of an MDS timbre space (rows = instruments, columns dim1..dim3).
+
+    Wide (12.5 x 9.5 in: over 1000 px at :data:`vts.app.figures.DPI` once cropped), each
+    label beside its point with a white halo. In 3-D the labels are 2-D annotations at
+    the points' projections (matplotlib's 3-D texts have no extent, so a tight crop would
+    cut those near an edge); fine for a static figure, the view is fixed.
+    """
+    from matplotlib import patheffects
+
+    coords = space.filter(like="dim").to_numpy(dtype=float)
+    names = [str(n) for n in space.index]
+    fig = new_figure(12.5, 9.5)
+    three_d = coords.shape[1] >= 3
+    if three_d:
         ax = fig.add_subplot(projection="3d")
-        _scatter_labels(ax, coords[:, :3], list(space.index), size=40, three_d=True)
-        ax.set_zlabel("dim 3")
+        _scatter_labels(ax, coords[:, :3], names, size=60, three_d=True, annotate=False)
+        lo, hi = coords[:, :3].min(axis=0), coords[:, :3].max(axis=0)
+        pad = 0.08 * np.maximum(hi - lo, 1e-9)
+        ax.set(xlim=(lo[0] - pad[0], hi[0] + pad[0]), ylim=(lo[1] - pad[1], hi[1] + pad[1]),
+               zlim=(lo[2] - pad[2], hi[2] + pad[2]))
+        ax.set_zlabel("dim 3", fontsize=12, labelpad=8)
+        from mpl_toolkits.mplot3d import proj3d
+
+        x2, y2, _ = proj3d.proj_transform(coords[:, 0], coords[:, 1], coords[:, 2],
+                                          ax.get_proj())
+        where = np.column_stack([x2, y2])
     else:
         ax = fig.add_subplot()
-        _scatter_labels(ax, coords, list(space.index), size=40)
-    ax.set_xlabel("dim 1")
-    ax.set_ylabel("dim 2")
+        _scatter_labels(ax, coords, names, size=60, annotate=False)
+        ax.margins(0.15)
+        where = coords[:, :2]
+    halo = [patheffects.withStroke(linewidth=3, foreground="white")]
+    for p, name in zip(where, names):
+        ax.annotate(name, tuple(p), xytext=(7, 0), textcoords="offset points", fontsize=12,
+                    ha="left", va="center", path_effects=halo, annotation_clip=False)
+    ax.set_xlabel("dim 1", fontsize=12, labelpad=8)
+    ax.set_ylabel("dim 2", fontsize=12, labelpad=8)
+    ax.tick_params(labelsize=10)
     stress = space.attrs.get("stress")
-    ax.set_title(title + (f" (stress {stress:.3f})" if stress is not None else ""), fontsize=10)
+    ax.set_title(title + (f" (stress {stress:.3f})" if stress is not None else ""), fontsize=14)
     return fig
 
 
@@ -200,8 +226,10 @@ def plot_transform_roundtrips(results: Sequence[Mapping], floor_db: float = 70.0
                                (row[1], "reconstruction_magnitude", "Griffin-Lim reconstruction")):
             mag = np.asarray(res[key])
             seconds = mag.shape[1] * res["hop_seconds"]
-            ax.imshow(_db(mag, floor_db), origin="lower", aspect="auto", cmap="magma",
-                      extent=(0, seconds, -0.5, mag.shape[0] - 0.5), interpolation="nearest")
+            im = ax.imshow(_db(mag, floor_db), origin="lower", aspect="auto", cmap="magma",
+                           extent=(0, seconds, -0.5, mag.shape[0] - 0.5),
+                           interpolation="nearest")
+            fig.colorbar(im, ax=ax, label="level (dB)", pad=0.01, fraction=0.04)
             _frequency_ticks(ax, res["frequencies"])
             ax.set_title(f"{res['name']}: {label}" + (
                 f" (spectral convergence {res['spectral_convergence']:.3f})"
@@ -231,7 +259,7 @@ def plot_learning_curves(curves: Mapping[str, pd.DataFrame]):
     for name, df in sorted(curves.items()):
         transform, kind = name.rsplit("-", 1) if "-" in name else (name, "")
         color = cmap(transforms.index(transform) % 10)
-        style = "-" if kind.startswith("reg") else "--"
+        style = "--" if kind == "vanilla" else "-"
         for ax, (col, label) in zip(axes, panels):
             if col in df and df[col].notna().any():
                 ax.plot(df["epoch"], df[col], style, color=color, label=name, lw=1.2)
@@ -380,56 +408,91 @@ def plot_novel_instruments(views: Mapping[str, Mapping]):
 
 
 # ============================================================================ 07 paths
+def _spectrogram(ax, spectra: np.ndarray, frequencies: np.ndarray, top: float, floor_db: float,
+                 cmap: str = "magma"):
+    """Decoded spectra ``(n_steps, n_bins)`` as an image (steps across, bins up, dB re the
+    common maximum ``top``, floored ``floor_db`` under it); returns the image."""
+    db = 20 * np.log10(np.maximum(np.asarray(spectra, dtype=np.float64), 1e-12))
+    im = ax.imshow(np.maximum(db, top - floor_db).T, origin="lower", aspect="auto", cmap=cmap,
+                   vmin=top - floor_db, vmax=top, interpolation="nearest")
+    _frequency_ticks(ax, frequencies)
+    return im
+
+
+def _top_db(*spectra) -> float:
+    return float(max(20 * np.log10(max(float(np.max(s)), 1e-12)) for s in spectra))
+
+
 def plot_path_spectra(spectra: np.ndarray, frequencies: np.ndarray, labels: Sequence[str],
                       title: str = "", floor_db: float = 60.0):
-    """Decoded spectra along a path, one panel per point (the paper's 8-point figure).
+    """Decoded spectra along a path: one panel per point (the paper's 8-point figure) above
+    the same spectra as a spectrogram with its colour bar (dB re the loudest bin).
 
     spectra : (n_points, n_bins) linear magnitudes; labels : n_points strings.
     """
     spectra = np.asarray(spectra)
     n = len(spectra)
-    fig = new_figure(1.6 * n + 0.5, 2.4)
-    axes = np.atleast_1d(fig.subplots(1, n, sharey=True, squeeze=False)).ravel()
-    top = _db(spectra).max()
-    for ax, spec, label in zip(axes, spectra, labels):
-        ax.fill_between(np.asarray(frequencies), top - floor_db,
-                        np.maximum(_db(spec, 200), top - floor_db), color="tab:blue", lw=0)
+    freqs = np.asarray(frequencies)
+    fig = new_figure(max(11.0, 1.6 * n + 2.0), 5.6)
+    grid = fig.add_gridspec(2, n, height_ratios=(1.0, 1.0))
+    top = _top_db(spectra)
+    first = None
+    for k, (spec, label) in enumerate(zip(spectra, labels)):
+        ax = fig.add_subplot(grid[0, k], sharey=first)
+        first = first or ax
+        level = 20 * np.log10(np.maximum(spec, 1e-12))
+        ax.fill_between(freqs, top - floor_db, np.maximum(level, top - floor_db),
+                        color="tab:blue", lw=0)
         ax.set_xscale("log")
-        ax.set_title(label, fontsize=7)
-        ax.tick_params(labelsize=5)
+        ax.set_title(label, fontsize=9)
+        ax.tick_params(labelsize=7)
         ax.set_ylim(top - floor_db, top + 3)
-    axes[0].set_ylabel("dB", fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.supxlabel("frequency (Hz)", fontsize=7)
+        if k:
+            ax.tick_params(labelleft=False)
+        ax.set_xlabel("Hz", fontsize=8)
+    first.set_ylabel("level (dB)", fontsize=9)
+    ax = fig.add_subplot(grid[1, :])
+    im = _spectrogram(ax, spectra, freqs, top, floor_db)
+    ax.set_xticks(range(n), list(labels), fontsize=8)
+    ax.set_xlabel("point of the path")
+    fig.colorbar(im, ax=ax, label="level (dB)", pad=0.01, fraction=0.03)
+    fig.suptitle(title, fontsize=11)
     return fig
 
 
 def plot_path_comparison(spectra: Mapping[str, np.ndarray], frequencies: np.ndarray,
-                         distances: pd.DataFrame, title: str = ""):
+                         distances: pd.DataFrame | None = None, title: str = "",
+                         floor_db: float = 70.0, distance_label: str = "log-spectral distance (dB)"):
     """Spectrograms of several decoded paths (e.g. linear, spherical) and their distance.
 
-    spectra : name -> (n_steps, n_bins) linear magnitudes;
-    distances : DataFrame with ``step`` and one or more distance columns (dB).
+    spectra : name -> (n_steps, n_bins) linear magnitudes, drawn on one colour scale
+    (dB re the loudest bin of all, colour bar beside each);
+    distances : DataFrame with ``step`` and one or more distance columns (dB), drawn in
+    a last panel (none when None). Panels in rows of three.
     """
     n = len(spectra)
-    fig = new_figure(4 * (n + 1), 3.2)
-    axes = fig.subplots(1, n + 1)
+    panels = n + (distances is not None)
+    fig, axes = _panel_grid(panels, 3, 4.6, 3.8)
+    if panels < 3:
+        fig.set_size_inches(max(11.0, 4.6 * panels), 3.8)
+    top = _top_db(*spectra.values())
     for ax, (name, spec) in zip(axes, spectra.items()):
-        spec = np.asarray(spec)
-        ax.imshow(_db(spec.T, 70), origin="lower", aspect="auto", cmap="magma",
-                  interpolation="nearest")
-        _frequency_ticks(ax, frequencies)
+        im = _spectrogram(ax, np.asarray(spec), frequencies, top, floor_db)
+        fig.colorbar(im, ax=ax, label="level (dB)", pad=0.01, fraction=0.05)
         ax.set_xlabel("path step")
-        ax.set_title(name, fontsize=9)
-    ax = axes[-1]
-    for col in distances.columns:
-        if col != "step":
-            ax.plot(distances["step"], distances[col], label=col, lw=1.2)
-    ax.set_xlabel("path step")
-    ax.set_ylabel("log-spectral distance (dB)")
-    ax.legend(fontsize=7)
-    ax.set_title("distance between the paths' spectra", fontsize=9)
-    fig.suptitle(title, fontsize=10)
+        ax.set_title(name, fontsize=10)
+    if distances is not None:
+        ax = axes[-1]
+        for col in distances.columns:
+            if col != "step":
+                ax.plot(distances["step"], distances[col], label=col, lw=1.4)
+        ax.set_xlabel("path step")
+        ax.set_ylabel(distance_label)
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.set_title("distance between the paths' spectra", fontsize=10)
+    fig.suptitle(title, fontsize=11)
     return fig
 
 
@@ -504,9 +567,9 @@ def plot_descriptor_synthesis(results: Mapping[str, object], frequencies: np.nda
         ax_c.set_xlabel("step")
         ax_c.set_ylabel(f"{run.descriptor} ({unit})" if unit else run.descriptor, fontsize=8)
         ax_c.legend(fontsize=7)
-        ax_s.imshow(_db(np.asarray(run.spectra).T, 70), origin="lower", aspect="auto",
-                    cmap="magma", interpolation="nearest")
-        _frequency_ticks(ax_s, frequencies)
+        spectra = np.asarray(run.spectra)
+        im = _spectrogram(ax_s, spectra, frequencies, _top_db(spectra), 70.0)
+        fig.colorbar(im, ax=ax_s, label="level (dB)", pad=0.01, fraction=0.05)
         ax_s.set_xlabel("step")
         ax_s.set_title(f"decoded spectra along the {name} path", fontsize=8)
     return fig
@@ -623,7 +686,7 @@ def plot_alignment(table: pd.DataFrame, value: str = "spearman", alpha: float = 
 
 def plot_directions(summary: pd.DataFrame, reference: str = "time-averaged MFCC",
                     published: Mapping[str, float] | None = None):
-    """Forest plot of the directions table (:func:`vts.listeners.directions`).
+    """Forest plot of the directions table (:func:`vts.listener_space.directions`).
 
     Two panels, per-anchor Spearman and whole-matrix Spearman, one row per
     space x direction x metric, the point and its 95 % interval, coloured by
@@ -671,7 +734,7 @@ def plot_directions(summary: pd.DataFrame, reference: str = "time-averaged MFCC"
 
 
 def plot_leaderboard(board: pd.DataFrame):
-    """Horizontal bars of :func:`vts.listeners.leaderboard`: this run's rows (with their
+    """Horizontal bars of :func:`vts.listener_space.leaderboard`: this run's rows (with their
     95 % intervals) coloured, the published ones grey and labelled with their source."""
     rows = board.reset_index(drop=True)
     fig = Figure(figsize=(9.0, 1.0 + 0.3 * len(rows)), layout="constrained")

@@ -49,11 +49,8 @@ MOMENTUM = 0.99
 FADE_SECONDS = 0.01
 #: Floor of displayed spectra (dB re 1).
 FLOOR_DB = -120.0
-#: Longest Griffin-Lim render (s): its memory grows with the duration (about
-#: 4 GB at this limit through nsgt-erb); longer sounds need ``method="fast"``.
-MAX_GRIFFIN_LIM_SECONDS = 600.0
-#: Longest additive (``method="fast"``) render (s): about 2 GB per hour.
-MAX_FAST_SECONDS = 4 * 3600.0
+MAX_GRIFFIN_LIM_SECONDS = config.MAX_GRIFFIN_LIM_SECONDS
+MAX_FAST_SECONDS = config.MAX_FAST_SECONDS
 
 
 def check_duration(seconds, method: str = "griffin-lim") -> float:
@@ -492,7 +489,7 @@ def spread_frames(magnitudes, n_frames: int) -> np.ndarray:
 
 def render(magnitudes, transform, seconds: float, *, method: str = "griffin-lim",
            n_iter: int = N_ITER, momentum: float = MOMENTUM, seed: int = config.DEFAULT_SEED,
-           renderer: "FastRenderer | None" = None,
+           renderer: FastRenderer | None = None,
            fade_seconds: float = FADE_SECONDS) -> np.ndarray:
     """Audio of linear magnitudes: the one renderer of the project.
 
