@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from vts.dsp import get_transform
+from vts.dsp.descriptors import centroid
 from vts.instruments import RATED_INSTRUMENTS
 
 SAMPLE_RATE = 22050
@@ -151,3 +153,49 @@ def make_corpus(root: Path) -> Path:
     write_study(root, "Toy2024")
     write_study(root, "Toy2025", ("clarinet", "saxophone", "french-horn", "violin"))
     return root
+
+
+# -- a fake space whose decoder is analytic (tests of paths and topology) -----------------
+def bump_centre(z0):
+    """Centre (Hz) of the decoded bump: 3000 + 2000 tanh(z0), in (1000, 5000)."""
+    return 3000.0 + 2000.0 * np.tanh(z0)
+
+
+def bump_width(z1):
+    """Width (Hz) of the decoded bump: 200 exp(0.5 tanh(z1)), in (121, 330)."""
+    return 200.0 * np.exp(0.5 * np.tanh(z1))
+
+
+class BumpSpace:
+    """decode(z) = a Gaussian bump (linear magnitudes) on the real STFT grid, centred at
+    ``bump_centre(z[0])`` with width ``bump_width(z[1])``; PCA = the first three latent axes."""
+
+    latent_dim = 4
+
+    def __init__(self, codes=None):
+        self.transform = get_transform("stft")
+        self._codes = codes
+
+    def decode_magnitude(self, z):
+        z = np.asarray(z, dtype=np.float64)
+        single = z.ndim == 1
+        z = np.atleast_2d(z)
+        f = self.transform.frequencies[None, :]
+        mag = np.exp(-0.5 * ((f - bump_centre(z[:, :1])) / bump_width(z[:, 1:2])) ** 2)
+        return (mag[0] if single else mag).astype(np.float32)
+
+    def encode_magnitude(self, mag):                 # (n_bins, n_frames) -> (n_frames, d)
+        c = centroid(np.asarray(mag).T, self.transform.frequencies)
+        z = np.zeros((c.size, self.latent_dim))
+        z[:, 0] = np.arctanh(np.clip((c - 3000.0) / 2000.0, -0.999, 0.999))
+        return z
+
+    def codes(self, split="train"):
+        return self._codes
+
+    def to_pca(self, z):
+        return np.asarray(z)[..., :3]
+
+    def from_pca(self, p):
+        p = np.atleast_2d(p)
+        return np.hstack([p, np.zeros((p.shape[0], 1))])

@@ -313,7 +313,7 @@ def test_evaluate_models_defaults_to_every_study(project):
 
 
 def test_plot_and_write_evaluation(evaluation, project):
-    from vts.app.plots import plot_alignment
+    from vts.app.listener_plots import plot_alignment
 
     table = evaluation.table
     fig = plot_alignment(table)

@@ -1,55 +1,11 @@
 import numpy as np
 import pytest
 
+from synthetic import BumpSpace, bump_centre
 from vts import paths as S
+from vts import topology as T
 from vts.dsp import get_transform
-from vts.dsp.descriptors import DESCRIPTORS, centroid
-
-
-# -- a fake space whose decoder is analytic -------------------------------------------
-def bump_centre(z0):
-    """Centre (Hz) of the decoded bump: 3000 + 2000 tanh(z0), in (1000, 5000)."""
-    return 3000.0 + 2000.0 * np.tanh(z0)
-
-
-def bump_width(z1):
-    """Width (Hz) of the decoded bump: 200 exp(0.5 tanh(z1)), in (121, 330)."""
-    return 200.0 * np.exp(0.5 * np.tanh(z1))
-
-
-class BumpSpace:
-    """decode(z) = a Gaussian bump (linear magnitudes) on the real STFT grid, centred at
-    ``bump_centre(z[0])`` with width ``bump_width(z[1])``; PCA = the first three latent axes."""
-
-    latent_dim = 4
-
-    def __init__(self, codes=None):
-        self.transform = get_transform("stft")
-        self._codes = codes
-
-    def decode_magnitude(self, z):
-        z = np.asarray(z, dtype=np.float64)
-        single = z.ndim == 1
-        z = np.atleast_2d(z)
-        f = self.transform.frequencies[None, :]
-        mag = np.exp(-0.5 * ((f - bump_centre(z[:, :1])) / bump_width(z[:, 1:2])) ** 2)
-        return (mag[0] if single else mag).astype(np.float32)
-
-    def encode_magnitude(self, mag):                 # (n_bins, n_frames) -> (n_frames, d)
-        c = centroid(np.asarray(mag).T, self.transform.frequencies)
-        z = np.zeros((c.size, self.latent_dim))
-        z[:, 0] = np.arctanh(np.clip((c - 3000.0) / 2000.0, -0.999, 0.999))
-        return z
-
-    def codes(self, split="train"):
-        return self._codes
-
-    def to_pca(self, z):
-        return np.asarray(z)[..., :3]
-
-    def from_pca(self, p):
-        p = np.atleast_2d(p)
-        return np.hstack([p, np.zeros((p.shape[0], 1))])
+from vts.dsp.descriptors import centroid
 
 
 # -- paths ----------------------------------------------------------------------------------
@@ -218,113 +174,6 @@ def test_note_trajectory_trims_silence():
     assert bump_centre(middle) == pytest.approx(2000, abs=60)
 
 
-# -- PCA planes --------------------------------------------------------------------------------
-def test_plane_grid_shape_and_values():
-    grid = S.plane_grid(1)
-    assert grid.shape == (6, 50, 50, 3)
-    g = np.linspace(-1, 1, 50)
-    np.testing.assert_array_equal(grid[..., 1], np.broadcast_to(
-        np.array([-.75, -.45, -.15, .15, .45, .75])[:, None, None], (6, 50, 50)))
-    np.testing.assert_array_equal(grid[2, :, 7, 0], g)        # rows follow axis 0
-    np.testing.assert_array_equal(grid[2, 11, :, 2], g)       # columns follow axis 2
-    small = S.plane_grid(2, positions=(0.5,), n=3, extent=2.0)
-    np.testing.assert_array_equal(small[0, 0, 2], [-2.0, 2.0, 0.5])
-    with pytest.raises(ValueError, match="axis"):
-        S.plane_grid(3)
-
-
-def test_pca_scale_from_codes():
-    codes = np.array([[0.5, -3.0, 1.0, 9.0], [-2.0, 1.0, 0.0, 0.0]])
-    np.testing.assert_array_equal(S.pca_scale(BumpSpace(codes)), [2.0, 3.0, 1.0])
-
-
-def test_descriptor_topology_on_an_analytic_space():
-    codes = np.array([[1.5, 0.2, 0.1, 0.0], [-0.5, -0.4, 0.3, 0.0]])     # scale (1.5, 0.4, 0.3)
-    space = BumpSpace(codes)
-    positions = (-0.75, 0.15, 0.75)
-    planes = S.descriptor_topology(space, axis=0, positions=positions, n=6, batch_size=7)
-    assert set(planes) == set(DESCRIPTORS)
-    assert all(v.shape == (3, 6, 6) for v in planes.values())
-    expected = bump_centre(1.5 * np.array(positions))[:, None, None]
-    np.testing.assert_allclose(planes["centroid"], np.broadcast_to(expected, (3, 6, 6)), atol=0.5)
-    # planes along PCA z: rows follow x (centroid via z0), columns follow y (width via z1)
-    across = S.descriptor_topology(space, axis=2, positions=(0.0,), n=5)
-    g = np.linspace(-1, 1, 5)
-    np.testing.assert_allclose(across["centroid"][0], np.tile(bump_centre(1.5 * g)[:, None], (1, 5)),
-                               atol=0.5)
-    np.testing.assert_allclose(across["bandwidth"][0], np.tile(bump_width(0.4 * g)[None, :], (5, 1)),
-                               rtol=0.01)
-
-
-# -- Algorithm 1 --------------------------------------------------------------------------------
-def test_target_curves():
-    down = S.descending_curve(100.0, -50.0, 4)
-    np.testing.assert_allclose(down, [100, 50, 0, -50])
-    up = S.log_curve(0.0, 1.0, 3)
-    np.testing.assert_allclose(up, [0.0, np.log10(5.5), 1.0])
-    longer = S.log_curve(10.0, 50.0, 20)
-    assert longer[0] == 10.0 and longer[-1] == 50.0
-    assert np.all(np.diff(longer) > 0) and np.all(np.diff(longer, 2) < 0)   # ascending, concave
-    with pytest.raises(ValueError, match="descending"):
-        S.descending_curve(0.0, 1.0, 5)
-
-
-def test_descriptor_synthesis_follows_a_descending_centroid():
-    space = BumpSpace()
-    origin = np.zeros(4)                                   # centroid 3000 Hz
-    target = S.descending_curve(0.0, -1500.0, 16)          # relative: down to 1500 Hz
-    result = S.descriptor_synthesis(space, origin, target, "centroid", n_candidates=64,
-                                    radius=0.3, seed=0)
-    assert result.latents.shape == (16, 4) and result.spectra.shape == (16, space.transform.n_bins)
-    assert np.array_equal(result.latents[0], origin)
-    np.testing.assert_allclose(result.targets, np.linspace(3000, 1500, 16), atol=0.5)
-    assert result.rmse < 25.0 and result.max_error < 60.0
-    # independent check through the analytic decoder: the chosen codes' bump centres
-    np.testing.assert_allclose(bump_centre(result.latents[:, 0]), np.linspace(3000, 1500, 16),
-                               atol=60.0)
-    # only the curve's changes matter in relative mode
-    same = S.descriptor_synthesis(space, origin, target + 777.0, "centroid", n_candidates=64,
-                                  radius=0.3, seed=0)
-    np.testing.assert_allclose(same.latents, result.latents)
-    table = result.table()
-    assert list(table.columns) == ["step", "target", "value", "error"] and len(table) == 16
-
-
-def test_descriptor_synthesis_follows_an_ascending_log_bandwidth():
-    space = BumpSpace()
-    target = S.log_curve(0.0, 90.0, 12)                    # 200 Hz -> 290 Hz, log-shaped
-    result = S.descriptor_synthesis(space, np.zeros(4), target, "bandwidth", n_candidates=64,
-                                    radius=0.3, seed=1)
-    assert result.rmse < 5.0
-    np.testing.assert_allclose(bump_width(result.latents[:, 1]), 200 + target, atol=10.0)
-
-
-def test_descriptor_synthesis_reports_an_impossible_target():
-    space = BumpSpace()
-    target = S.descending_curve(0.0, -4000.0, 16)          # down to -1000 Hz: unreachable
-    result = S.descriptor_synthesis(space, np.zeros(4), target, "centroid", n_candidates=32,
-                                    radius=0.4, seed=0)
-    assert np.all(result.values > 990.0)                   # the decoder cannot go below 1000 Hz
-    assert result.values[-1] < 1100.0                      # it went as far as it could
-    assert result.errors[-1] > 1990.0                      # and the gap is reported
-    assert result.max_error == pytest.approx(np.max(np.abs(result.values[1:] - result.targets[1:])))
-    assert result.rmse > 500.0
-
-
-def test_descriptor_synthesis_absolute_targets_and_resampling():
-    space = BumpSpace()
-    result = S.descriptor_synthesis(space, np.zeros(4), [2500.0, 2000.0], "centroid", n_steps=5,
-                                    relative=False, n_candidates=128, radius=0.8)
-    assert result.latents.shape == (6, 4)
-    np.testing.assert_allclose(result.targets, np.linspace(2500, 2000, 6))
-    assert result.errors[0] == pytest.approx(500.0, abs=0.5)     # the origin cannot move
-    assert result.max_error < 60.0
-    with pytest.raises(ValueError, match="unknown descriptor"):
-        S.descriptor_synthesis(space, np.zeros(4), [0, 1], "brightness")
-    with pytest.raises(ValueError, match="target_curve"):
-        S.descriptor_synthesis(space, np.zeros(4), [0.0])
-
-
 # -- with the real TimbreSpace (small untrained VAE, real NSGT-ERB transform) ----------------
 def test_integration_with_a_real_timbre_space():
     import pandas as pd
@@ -347,11 +196,11 @@ def test_integration_with_a_real_timbre_space():
                         Normalizer(ref=1e-3, offset=0.0, scale=1.0), latents,
                         latents[["note_id", "instrument", "split"]], pd.DataFrame())
     independent = PCA(n_components=3, svd_solver="full").fit_transform(codes.astype(np.float64))
-    np.testing.assert_allclose(S.pca_scale(space), np.abs(independent).max(axis=0), rtol=1e-6)
-    planes = S.descriptor_topology(space, axis=1, positions=(0.15,), n=4)
+    np.testing.assert_allclose(T.pca_scale(space), np.abs(independent).max(axis=0), rtol=1e-6)
+    planes = T.descriptor_topology(space, axis=1, positions=(0.15,), n=4)
     assert planes["centroid"].shape == (1, 4, 4)
     assert np.all((planes["centroid"] > 64) & (planes["centroid"] < 8000))
-    result = S.descriptor_synthesis(space, codes[0], S.descending_curve(0, -100, 4),
+    result = T.descriptor_synthesis(space, codes[0], T.descending_curve(0, -100, 4),
                                     n_candidates=8, radius=1.0)
     recomputed = compute("centroid", space.decode_magnitude(result.latents.astype(np.float32)),
                          transform.frequencies)

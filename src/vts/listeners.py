@@ -497,7 +497,7 @@ def write_evaluation(evaluation, out_dir: str | os.PathLike | None = None
 
     Returns ``(csv_path, png_path)``.
     """
-    from .app.plots import plot_alignment
+    from .app.listener_plots import plot_alignment
 
     table = evaluation.table if isinstance(evaluation, Evaluation) else evaluation
     out_dir = Path(out_dir) if out_dir is not None else config.figures_dir()

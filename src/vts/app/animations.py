@@ -138,7 +138,7 @@ def descriptor_traversal_frames(panels: Sequence[Mapping], positions: Sequence[f
     panels : sequence of mappings
         ``title`` (e.g. the model), ``axis`` (``"X"``, ``"Y"`` or ``"Z"``: the axis the
         plane sweeps) and ``values`` ``(n_positions, n, n)``: the descriptor maps
-        (rows follow the first free axis, as :func:`vts.paths.descriptor_topology`).
+        (rows follow the first free axis, as :func:`vts.topology.descriptor_topology`).
         All panels share one colour scale (1st-99th percentile of every value) and
         one colour bar, so the same colour means the same value everywhere.
     positions : the plane position of each frame (scaled PCA units).

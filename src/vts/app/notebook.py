@@ -30,15 +30,10 @@ from ..dsp.descriptors import compute
 from ..features import training_features
 from ..io import load_audio
 from ..metrics import PAPER_RESULTS
-from ..paths import (
-    descending_curve,
-    descriptor_topology,
-    log_curve,
-    path_spectra,
-    spectral_distance,
-)
+from ..paths import path_spectra, spectral_distance
 from ..profiles import PROFILES, FigureSettings, get_settings
 from ..space import TimbreSpace
+from ..topology import descending_curve, descriptor_topology, log_curve
 from ..train import model_plan, space_is_current, space_kinds, train_all
 from . import figures
 
@@ -630,7 +625,7 @@ def descriptor_sweeps(space, positions: Sequence[float], n: int
     """Descriptor maps on planes at ``positions`` along each PCA axis.
 
     Returns ``{axis name: {descriptor: (len(positions), n, n)}}``
-    (:func:`vts.paths.descriptor_topology` for axes X, Y, Z).
+    (:func:`vts.topology.descriptor_topology` for axes X, Y, Z).
     """
 
     return {name: descriptor_topology(space, k, positions, n) for k, name in enumerate(AXES)}
