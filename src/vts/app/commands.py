@@ -382,6 +382,8 @@ def space_info(space) -> dict:
                       "fmin_hz": float(tr.frequencies[0]), "fmax_hz": float(tr.frequencies[-1]),
                       "hop_seconds": float(tr.hop_seconds)},
         "regularized": space.regularized,
+        "kind": cfg.get("kind") or ("regularized" if space.regularized else "vanilla"),
+        "listener_of": cfg.get("listener_of"),
         "model": {k: model.get(k) for k in ("latent_dim", "hidden_units", "n_hidden_layers",
                                             "likelihood")},
         "notes": {"total": len(space.latents),
@@ -412,7 +414,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"space        {info['name']} ({info['directory']})",
         (f"transform    {t['name']}: {t['n_bins']} bins, {t['fmin_hz']:.0f}-{t['fmax_hz']:.0f} Hz, "
         f"hop {1e3 * t['hop_seconds']:.2f} ms"),
-        f"kind         {'regularized' if info['regularized'] else 'vanilla'}",
+        f"kind         {info['kind']}"
+        + (f" (the distance recipe of listener.json on {info['listener_of']})"
+           if info["listener_of"] else ""),
         (f"model        latent {m['latent_dim']}, {m['n_hidden_layers']} x {m['hidden_units']} "
         f"hidden units, {m['likelihood']} likelihood"),
         f"notes        {n['total']} ({n['train']} train / {n['test']} test)",
