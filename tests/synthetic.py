@@ -11,6 +11,7 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import soundfile as sf
 
 from vts.dsp import get_transform
@@ -199,3 +200,10 @@ class BumpSpace:
     def from_pca(self, p):
         p = np.atleast_2d(p)
         return np.hstack([p, np.zeros((p.shape[0], 1))])
+
+
+def catalog(rows) -> pd.DataFrame:
+    """A small catalogue; rows are ``(note_id, path, instrument, note, pitch, dynamics,
+    attribution)``."""
+    return pd.DataFrame(rows, columns=["note_id", "path", "instrument", "note", "pitch",
+                                       "dynamics", "attribution"])

@@ -312,7 +312,7 @@ def test_evaluate_models_defaults_to_every_study(project):
     assert set(table["n_stimuli"]) == {5, 4}
 
 
-def test_plot_and_write_evaluation(evaluation, project):
+def test_plot_and_write_tables(evaluation, tmp_path):
     from vts.app.listener_plots import plot_alignment
 
     table = evaluation.table
@@ -333,13 +333,12 @@ def test_plot_and_write_evaluation(evaluation, project):
     anchor = plot_alignment(table, "per_anchor", metric="euclidean")
     texts = [t.get_text() for t in anchor.axes[0].texts]
     assert not any("*" in t for t in texts)
-    csv_path, png_path = ev.write_evaluation(evaluation)
-    assert csv_path.parent == project / "figures"
-    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv_path, pooled_path = ev.write_tables(evaluation, tmp_path / "eval.csv")
+    assert pooled_path == tmp_path / "eval_pooled.csv"
     back = pd.read_csv(csv_path)
     np.testing.assert_allclose(back["spearman"], table["spearman"])
     assert list(back.columns) == ev.TABLE_COLUMNS
-    pooled = pd.read_csv(csv_path.parent / "perceptual_eval_pooled.csv")
+    pooled = pd.read_csv(pooled_path)
     assert list(pooled.columns) == ev.POOLED_COLUMNS
     assert not [p for p in csv_path.parent.iterdir() if p.name.startswith(".")]
 

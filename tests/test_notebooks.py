@@ -14,9 +14,10 @@ import synthetic
 from vts import config
 from vts.app import cli, figures, runner
 from vts.app import notebook as nb
+from vts.app import pairs
 from vts.metrics import family_distances
 from vts.profiles import PROFILES, get_settings
-from vts.train import model_plan
+from vts.plan import model_plan
 
 REPO_NOTEBOOKS = config.PROJECT_ROOT / "notebooks"
 #: The notebooks of this module's owner (10_explorer belongs to the widgets; it is run too).
@@ -117,9 +118,7 @@ def test_settings_are_defined_once_per_profile():
 
 
 # --------------------------------------------------------------------------- helpers
-def _catalog(rows):
-    return pd.DataFrame(rows, columns=["note_id", "path", "instrument", "note", "pitch",
-                                       "dynamics", "attribution"])
+_catalog = synthetic.catalog
 
 
 def test_pick_note_exact_and_nearest(capsys):
@@ -137,18 +136,6 @@ def test_pick_note_exact_and_nearest(capsys):
     assert nb.pick_note(catalog, nb.NoteSpec("clarinet", "A#4", "ff"))["note_id"] == "c"
     with pytest.raises(LookupError, match="no piccolo note"):
         nb.pick_note(catalog, nb.NoteSpec("piccolo", "E5"))
-
-
-def test_pick_pair_same_pitch_uses_a_shared_pitch():
-    catalog = _catalog([
-        ("a1", "", "flute", "C4", 60, "f", ""), ("a2", "", "flute", "E4", 64, "f", ""),
-        ("b1", "", "cello", "E4", 64, "f", ""), ("b2", "", "cello", "G4", 67, "f", "")])
-    a, b = nb.pick_pair(catalog, nb.NoteSpec("flute", "C4", "f"), nb.NoteSpec("cello", "C4", "f"),
-                        same_pitch=True, verbose=False)
-    assert (a["note_id"], b["note_id"]) == ("a2", "b1")
-    a, b = nb.pick_pair(catalog, nb.NoteSpec("flute", "C4", "f"), nb.NoteSpec("cello", "C4", "f"),
-                        same_pitch=False, verbose=False)
-    assert (a["note_id"], b["note_id"]) == ("a1", "b1")
 
 
 def test_slug_and_label():
@@ -188,59 +175,6 @@ def test_table1_with_paper_puts_paper_values_on_the_right_rows():
     assert both["paper_mse"].iloc[0] == pytest.approx(0.2412)
     assert np.isnan(both["paper_mse"].iloc[1])
     assert both["paper_kl"].tolist() == pytest.approx([834.15, 423.45])
-
-
-def test_path_groups_hold_the_companion_page_pairs():
-    from vts.instruments import RATED_INSTRUMENTS
-
-    pairs = {g: [(a.instrument, b.instrument, same) for a, b, same in p]
-             for g, p in nb.PATH_GROUPS.items()}
-    assert pairs["featured"] == [("violin", "clarinet", True)]
-    assert pairs["same-pitch"] == [("bassoon", "clarinet", True), ("clarinet", "saxophone", True),
-                                   ("french-horn", "trombone", True)]
-    assert [(a, b) for a, b, _ in pairs["changing-pitch"]] == [
-        ("bassoon", "cello"), ("english-horn", "violin"), ("violin", "saxophone"),
-        ("oboe", "clarinet"), ("saxophone", "bassoon")]
-    assert [(a, b) for a, b, _ in pairs["more-pairs"]] == [
-        ("saxophone", "clarinet"), ("saxophone", "piano"), ("piano", "english-horn"),
-        ("violin", "english-horn"), ("piano", "saxophone")]
-    assert len(nb.INTERPOLATION_PAIRS) == sum(map(len, nb.PATH_GROUPS.values())) == 18
-    assert {x for a, b, _ in nb.INTERPOLATION_PAIRS for x in (a.instrument, b.instrument)} <= \
-        set(RATED_INSTRUMENTS)
-    for group, number in nb.EXPERIMENTAL_PAIRS:
-        assert 1 <= number <= len(nb.PATH_GROUPS[group])
-
-
-def test_pick_pairs_tags_pairs_and_skips_absent_instruments(capsys):
-    catalog = _catalog([
-        ("v1", "", "violin", "C5", 72, "", "T"), ("c1", "", "clarinet", "C5", 72, "f", "P"),
-        ("c2", "", "clarinet", "G4", 67, "f", "P")])
-    groups = {"featured": ((nb.NoteSpec("violin", "C5"), nb.NoteSpec("clarinet", "C5", "f"),
-                            True),),
-              "more-pairs": ((nb.NoteSpec("piano", "A4"), nb.NoteSpec("clarinet", "E4", "f"),
-                              False),
-                             (nb.NoteSpec("clarinet", "A4", "f"), nb.NoteSpec("violin", "G4"),
-                              False))}
-    chosen = nb.pick_pairs(catalog, groups)
-    out = capsys.readouterr().out
-    assert "more-pairs pair 1 (piano A4 → clarinet E4 f) skipped: no piano note" in out
-    assert [(p.group, p.number, p.tag) for p in chosen] == [
-        ("featured", 1, "featured1_violin-C5_to_clarinet-C5-f"),
-        ("more-pairs", 2, "more-pairs2_clarinet-G4-f_to_violin-C5")]
-    assert chosen[0].label == "violin C5 → clarinet C5 f"
-
-
-def test_note_excerpt_starts_at_the_onset_and_lasts_the_paths_duration(tmp_path):
-    rate = config.SAMPLE_RATE
-    t = np.arange(rate) / rate
-    tone = np.concatenate([np.zeros(rate // 2), 0.5 * np.sin(2 * np.pi * 440 * t)])
-    sf.write(tmp_path / "note.wav", tone, rate)
-    excerpt = nb.note_excerpt(tmp_path / "note.wav", 0.4)
-    assert len(excerpt) == round(0.4 * rate)
-    assert np.max(np.abs(excerpt[:256])) > 0.1                # no leading silence
-    assert abs(excerpt[-1]) < 1e-3                            # faded out where it was cut
-    whole = nb.note_excerpt(tmp_path / "note.wav", 5.0)       # shorter than asked: all of it
-    assert len(whole) <= rate + 256 and abs(whole[-200]) > 0
 
 
 def test_topology_summary_roughness():
@@ -357,7 +291,7 @@ def test_declared_artefacts_of_each_notebook(smoke_run):
     assert not any(n.endswith("_answer.md") for n in names)      # no verdict written by code
     # 07: per pair, the two notes and three paths as sound, 8-point spectra, an HTML, a
     # comparison; videos of the featured pair (spherical, expressive) and the paper's pair
-    n_pairs = len(nb.INTERPOLATION_PAIRS)
+    n_pairs = len(pairs.INTERPOLATION_PAIRS)
     for suffix in ("_origin.wav", "_end.wav", "_linear.wav", "_spherical.wav", "_expressive.wav",
                    "_spherical_spectra.png", "_paths.html", "_linear_vs_spherical.png"):
         found = [n for n in names if n.startswith("07_") and n.endswith(suffix)
@@ -367,16 +301,16 @@ def test_declared_artefacts_of_each_notebook(smoke_run):
     assert [v.split("/")[1].split("_")[0] for v in videos] == \
         ["featured1", "featured1", "paper-and-project1"]
     # expressive and experimental: the translation scaled, per experimental pair
-    for factor in nb.TRANSLATION_FACTORS:
+    for factor in pairs.TRANSLATION_FACTORS:
         assert sum(n.endswith(f"_translation-{factor:g}x.wav") for n in names) == \
-            len(nb.EXPERIMENTAL_PAIRS)
+            len(pairs.EXPERIMENTAL_PAIRS)
     table = pd.read_csv(root / "07_interpolation_paths" / "linear_vs_spherical.csv")
-    assert len(table) == n_pairs and set(table["group"]) == set(nb.PATH_GROUPS)
+    assert len(table) == n_pairs and set(table["group"]) == set(pairs.PATH_GROUPS)
     assert {"mean_db", "endpoints_db", "mean_over_endpoints", "linear_loudness_range_db",
             "spherical_loudness_range_db"} <= set(table.columns)
     translations = [n for n in names if n.endswith("_translations.csv")]
-    assert len(translations) == len(nb.EXPERIMENTAL_PAIRS)
-    assert len(pd.read_csv(root / translations[0])) == 1 + len(nb.TRANSLATION_FACTORS)
+    assert len(translations) == len(pairs.EXPERIMENTAL_PAIRS)
+    assert len(pd.read_csv(root / translations[0])) == 1 + len(pairs.TRANSLATION_FACTORS)
     # 08: vanilla vs regularised along X and the regularised X/Y/Z topology, per descriptor;
     # 5 descriptors x 3 models sliders
     descriptors = ("centroid", "flatness", "bandwidth", "loudness", "rolloff")

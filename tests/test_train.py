@@ -19,15 +19,14 @@ from safetensors.torch import load_file
 
 import vts.perception
 from vts.dsp import Normalizer
+from vts.plan import train_all
 from vts.profiles import PROFILES, TrainConfig, get_profile
 from vts.space import SpaceError, TimbreSpace
 from vts.train import (
     CHECKPOINT,
     STAGE1_CHECKPOINT,
-    model_plan,
     regulariser_groups,
     stratified_split,
-    train_all,
     train_space,
 )
 
@@ -251,9 +250,9 @@ def test_train_all_twins_share_stage_one_and_write_table1(tmp_path, data, monkey
         calls.append(transform)
         return dataclasses.replace(features, transform=transform)
 
-    monkeypatch.setattr(sys.modules["vts.train"], "training_features",
+    monkeypatch.setattr(sys.modules["vts.plan"], "training_features",
                         lambda transform, progress=True: load_features(transform))
-    monkeypatch.setattr(sys.modules["vts.train"], "novel_features",
+    monkeypatch.setattr(sys.modules["vts.plan"], "novel_features",
                         lambda transform, progress=True: None)
     monkeypatch.setattr(vts.perception, "timbre_space", lambda n_components=3, seed=0: target)
     monkeypatch.setattr(vts.perception, "combined_dissimilarity", lambda: dissimilarity)
@@ -307,12 +306,12 @@ def test_train_all_twins_share_stage_one_and_write_table1(tmp_path, data, monkey
     def unreadable(vanilla, out, studies, progress=False):
         raise ValueError("study-b/ratings.csv: no rating")
 
-    monkeypatch.setattr(sys.modules["vts.train"], "build_listener_space", unreadable)
+    monkeypatch.setattr(sys.modules["vts.plan"], "build_listener_space", unreadable)
     with pytest.warns(UserWarning, match="nsgt-erb-listener: listener space not built "
                                          r"\(study-b/ratings.csv: no rating\)"):
         train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False)
     assert (models / "nsgt-erb-vanilla" / "model.safetensors").stat().st_mtime_ns == stamp
-    monkeypatch.setattr(sys.modules["vts.train"], "build_listener_space",
+    monkeypatch.setattr(sys.modules["vts.plan"], "build_listener_space",
                         lambda vanilla, out, studies, progress=False:
                         built.append((vanilla, out, list(studies))))
     train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False)
@@ -336,32 +335,6 @@ def test_regulariser_groups_split_classes_by_pitch_band():
     assert [m.tolist() for m in groups[2][1]] == [[1], [3]]
     strict = regulariser_groups(labels, pitches, ["a", "b", "c"], 12, min_classes=3)
     assert [g[0].tolist() for g in strict] == [[0, 1, 2], [0, 1, 2]]
-
-
-def test_kinds_and_model_plan():
-    default = PROFILES["default"]
-    banded = default.config("banded")
-    assert banded.reg_band_semitones == 12 and banded.reg_kind == "class"
-    assert banded.alpha == default.train.alpha
-    assert banded.stage1_epochs == default.train.stage1_epochs
-    assert default.config("l2").reg_kind == "l2" and default.config("vanilla") == default.train
-    assert PROFILES["paper"].config("banded").reg_notes_per_class > 0
-    plan = model_plan(("stft", "nsgt-erb"), "default")
-    assert [p[0] for p in plan] == ["stft-vanilla", f"stft-{default.showcase}"] + [
-        f"nsgt-erb-{k}" for k in ("vanilla", *default.kinds)]
-    assert [p[2] for p in plan[:3]] == [False, True, False]
-    assert plan[-1][3] == default.config(list(default.kinds)[-1])
-    # stage 1 is the same run for every kind of a transform
-    stage1 = {str(dataclasses.replace(c, **{f: getattr(default.train, f) for f in (
-        "alpha", "reg_notes_per_class", "reg_band_semitones", "reg_kind", "reg_dims",
-        "reg_n_dims", "reg_scale")})) for *_, c in plan}
-    assert len(stage1) == 1
-    with pytest.raises(KeyError, match="unknown kind 'wobbly'"):
-        default.config("wobbly")
-    with pytest.raises(ValueError, match="unknown regularizer kind"):
-        smoke(reg_kind="wobbly")
-    with pytest.raises(ValueError, match="reg_band_semitones"):
-        smoke(reg_band_semitones=12, reg_notes_per_class=0)
 
 
 def test_banded_regulariser_orders_classes_within_each_octave(tmp_path):
@@ -419,23 +392,3 @@ def test_note_level_l2_gathers_the_instruments(tmp_path, data):
     assert l2.metrics["silhouette"] > van.metrics["silhouette"] + 0.1
     assert l2.metrics["centroid_accuracy"] >= van.metrics["centroid_accuracy"]
     assert l2.metrics["test_mse"] < 1.5 * van.metrics["test_mse"]
-
-
-def test_train_all_refuses_a_models_folder_another_writer_holds(tmp_path):
-    import subprocess
-
-    from vts.io import LockError
-
-    models = tmp_path / "models"
-    models.mkdir()
-    code = ("import time, vts.io as io\n"
-            f"with io.folder_lock({str(models)!r}, 'vts train --profile default'):\n"
-            "    print('held', flush=True)\n    time.sleep(60)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(LockError, match="another vts train"):
-            train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False)
-    finally:
-        holder.kill()
-        holder.wait()

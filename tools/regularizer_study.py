@@ -30,7 +30,7 @@ from vts.profiles import PROFILES
 from vts.train import (
     CHECKPOINT,
     STAGE1_CHECKPOINT,
-    _load_target,
+    load_target,
     train_space,
 )
 
@@ -59,7 +59,7 @@ def main() -> int:
     models = out / "models"
     features = training_features(config.DEFAULT_TRANSFORM)
     novel = novel_features(config.DEFAULT_TRANSFORM, progress=False)
-    target = _load_target(profile.train)
+    target = load_target(profile.train)
     common = {"dissimilarity": perception.combined_dissimilarity(),
               "pairs": perception.pair_summary(), "novel": novel,
               "studies": perception.list_studies()}

@@ -27,7 +27,7 @@ import pandas as pd
 from vts import config
 from vts import listeners as evaluate
 from vts.app import figures
-from vts.train import model_plan, train_all
+from vts.plan import model_plan, train_all
 
 
 def main(argv=None) -> int:

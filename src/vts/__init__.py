@@ -31,7 +31,7 @@ _PUBLIC = {
     "PROFILES": "vts.profiles",
     "get_profile": "vts.profiles",
     "train_space": "vts.train",
-    "train_all": "vts.train",
+    "train_all": "vts.plan",
     "load_catalog": "vts.data",
     "load_features": "vts.features",
     "Explorer": "vts.app.explorer",

@@ -490,28 +490,16 @@ def format_pooled(pooled: pd.DataFrame) -> str:
         out.to_string(index=False)
 
 
-def write_evaluation(evaluation, out_dir: str | os.PathLike | None = None
-                     ) -> tuple[Path, Path]:
-    """Write ``perceptual_eval.csv`` (the per-study table), ``perceptual_eval_pooled.csv``
-    (when given an :class:`Evaluation`) and ``perceptual_eval.png`` atomically.
-
-    Returns ``(csv_path, png_path)``.
-    """
-    from .app.listener_plots import plot_alignment
-
-    table = evaluation.table if isinstance(evaluation, Evaluation) else evaluation
-    out_dir = Path(out_dir) if out_dir is not None else config.figures_dir()
-    csv_path, png_path = out_dir / "perceptual_eval.csv", out_dir / "perceptual_eval.png"
-    value = "per_anchor" if table["spearman"].isna().all() else "spearman"
-    fig = plot_alignment(table, value)
-    with atomic_path(csv_path) as tmp:
-        table.to_csv(tmp, index=False)
-    if isinstance(evaluation, Evaluation):
-        with atomic_path(out_dir / "perceptual_eval_pooled.csv") as tmp:
-            evaluation.pooled.to_csv(tmp, index=False)
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=150)
-    return csv_path, png_path
+def write_tables(evaluation: Evaluation, out_csv: str | os.PathLike) -> tuple[Path, Path]:
+    """Write an evaluation's per-study table to ``out_csv`` and its pooled table beside it
+    as ``<stem>_pooled.csv``, each atomically; returns both paths."""
+    out_csv = Path(out_csv)
+    pooled_csv = out_csv.with_name(f"{out_csv.stem}_pooled.csv")
+    with atomic_path(out_csv) as tmp:
+        evaluation.table.to_csv(tmp, index=False)
+    with atomic_path(pooled_csv) as tmp:
+        evaluation.pooled.to_csv(tmp, index=False)
+    return out_csv, pooled_csv
 
 
 def main_evaluate(model_dir, study_dirs, out_csv, *, protocol: str = "both", metric=None,
@@ -539,12 +527,7 @@ def main_evaluate(model_dir, study_dirs, out_csv, *, protocol: str = "both", met
     result = evaluate(model_dir, list(study_dirs) if study_dirs else None, progress,
                       protocol=protocol, metric=metric, pooling=pooling,
                       n_permutations=n_permutations, n_boot=n_boot)
-    out_csv = Path(out_csv)
-    pooled_csv = out_csv.with_name(f"{out_csv.stem}_pooled.csv")
-    with atomic_path(out_csv) as tmp:
-        result.table.to_csv(tmp, index=False)
-    with atomic_path(pooled_csv) as tmp:
-        result.pooled.to_csv(tmp, index=False)
+    out_csv, pooled_csv = write_tables(result, out_csv)
     for metric_k in dict.fromkeys(result.table["metric"]):
         if metric_k not in METRICS:
             continue

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib import patheffects
 
-from .plots import _db, _scatter_labels, new_figure
+from .plots import new_figure, relative_db, scatter_labels
 
 #: Pixels per inch of every animation frame.
 DPI = 100
@@ -60,7 +60,7 @@ def path_animation_frames(background: np.ndarray, background_labels: Sequence[st
     fig.subplots_adjust(left=0.03, right=0.98, bottom=0.15, top=0.84, wspace=0.16)
     background = np.asarray(background)[:, :2]
     names = np.asarray([str(x) for x in background_labels])
-    _scatter_labels(ax_space, background, names, size=5, annotate=False, alpha=0.35)
+    scatter_labels(ax_space, background, names, size=5, annotate=False, alpha=0.35)
     halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
     for name in sorted(set(names)):                  # each instrument named at its median
         centre = np.median(background[names == name], axis=0)
@@ -75,7 +75,7 @@ def path_animation_frames(background: np.ndarray, background_labels: Sequence[st
     ax_space.set_xlabel("PC1", fontsize=MIN_FONT + 1)
     ax_space.set_ylabel("PC2", fontsize=MIN_FONT + 1)
     ax_space.set_title("the path through the space", fontsize=MIN_FONT + 2)
-    db = _db(spectra, 200)
+    db = relative_db(spectra, 200)
     top = db.max()
     if ends is not None:
         for k, label in ((0, ends[0]), (-1, ends[1])):

@@ -26,8 +26,8 @@ from ..features import compute_all
 from ..instruments import canonical
 from ..io import AudioError, atomic_path, check_usable, read_audio, write_wav
 from ..listeners import main_evaluate
+from ..plan import train_all
 from ..space import TimbreSpace
-from ..train import train_all
 from .runner import NotebookError, run_notebooks
 
 

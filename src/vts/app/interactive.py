@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .plots import _db, instrument_color
+from .plots import instrument_color, relative_db
 
 
 def timbre_space_html(space: pd.DataFrame, title: str = "combined timbre space"):
@@ -114,7 +114,7 @@ def path_html(background: np.ndarray, background_labels: Sequence[str],
         fig.add_trace(go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="lines", name=name,
                                    line=dict(color=colors[k % 4], width=4)), row=1, col=1)
     first_dynamic = len(fig.data)
-    dbs = {name: _db(np.asarray(spectra[name]), 200) for name in names}
+    dbs = {name: relative_db(np.asarray(spectra[name]), 200) for name in names}
     for k, name in enumerate(names):
         p = np.asarray(paths[name])
         fig.add_trace(go.Scatter3d(x=p[:1, 0], y=p[:1, 1], z=p[:1, 2], mode="markers",

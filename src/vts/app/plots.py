@@ -1,14 +1,13 @@
-"""Every plot of the notebooks: matplotlib figures, plotly pages and animation frames.
+"""The static plots of notebooks 01-06 and the trade-off, the one palette, shared helpers.
 
-Static figures are built on :class:`matplotlib.figure.Figure` (never through
-pyplot's global state, so that dozens of figures and animation frames leak
-nothing); interactive ones are plotly figures; animations are lists of RGB
-frames rendered by blitting (only the moving artists are redrawn). Nothing here
-writes files: the notebooks pass what these functions return to the ``save*``
-functions of :mod:`vts.app.figures`, which write and index the artefacts.
-
-Sections follow the notebooks (01 perception ... 09 synthesis); the colours of
-instruments and families are the same in every figure.
+Figures are built on :class:`matplotlib.figure.Figure` (never through pyplot's
+global state, so that dozens of figures and animation frames leak nothing).
+Nothing here writes files: the notebooks pass what these functions return to
+the ``save*`` functions of :mod:`vts.app.figures`, which write and index the
+artefacts. The plots of decoded spectra (notebooks 07-09) are in
+:mod:`vts.app.spectrum_plots`, notebook 11's in :mod:`vts.app.listener_plots`,
+plotly pages in :mod:`vts.app.interactive` and animations in
+:mod:`vts.app.animations`; all take their colours from :data:`PALETTE`.
 """
 from __future__ import annotations
 
@@ -33,7 +32,7 @@ def new_figure(width: float = 8.0, height: float = 5.0, **kwargs):
     return fig
 
 
-def _panel_grid(n: int, ncols: int, panel_width: float, panel_height: float):
+def panel_grid(n: int, ncols: int, panel_width: float, panel_height: float):
     """A figure of ``n`` panels in rows of at most ``ncols`` (sizes in inches per panel);
     returns ``(fig, axes)``: the ``n`` axes, flat (unused grid cells are hidden)."""
     ncols = min(ncols, n)
@@ -77,13 +76,14 @@ def family_color(name: str) -> str:
     return "#%02x%02x%02x" % tuple(int(255 * c) for c in rgba[:3])
 
 
-def _db(magnitude, floor_db: float = 80.0) -> np.ndarray:
+def relative_db(magnitude, floor_db: float = 80.0) -> np.ndarray:
+    """Magnitudes in dB, floored ``floor_db`` under their own maximum (for colour scales)."""
     mag = np.asarray(magnitude, dtype=np.float64)
     db = 20 * np.log10(np.maximum(mag, 1e-12))
     return np.maximum(db, db.max() - floor_db)
 
 
-def _frequency_ticks(ax, frequencies: np.ndarray, axis: str = "y", n: int = 5) -> None:
+def frequency_ticks(ax, frequencies: np.ndarray, axis: str = "y", n: int = 5) -> None:
     """Label a bin-index axis with the bins' frequencies (Hz)."""
     freqs = np.asarray(frequencies)
     bins = np.unique(np.linspace(0, len(freqs) - 1, n).round().astype(int))
@@ -96,7 +96,7 @@ def _frequency_ticks(ax, frequencies: np.ndarray, axis: str = "y", n: int = 5) -
         ax.set_xlabel("frequency (Hz)")
 
 
-def _scatter_labels(ax, coords: np.ndarray, labels: Sequence[str], *, size: float = 18,
+def scatter_labels(ax, coords: np.ndarray, labels: Sequence[str], *, size: float = 18,
                     three_d: bool = False, annotate: bool = True, alpha: float = 0.9,
                     marker: str = "o", edge: str | None = None) -> None:
     labels = [str(x) for x in labels]
@@ -129,12 +129,12 @@ def plot_study_spaces(spaces: Sequence[pd.DataFrame], ncols: int = 3):
     """
     if not spaces:
         raise ValueError("no study to plot")
-    fig, axes = _panel_grid(len(spaces), ncols, 3.6, 3.3)
+    fig, axes = panel_grid(len(spaces), ncols, 3.6, 3.3)
     for ax, space in zip(axes, spaces):
         coords = space[["dim1", "dim2"]].to_numpy()
         labels = [i if isinstance(i, str) and i else f"({s})"
                   for i, s in zip(space["instrument"], space.index)]
-        _scatter_labels(ax, coords, labels, size=22)
+        scatter_labels(ax, coords, labels, size=22)
         stress = space.attrs.get("stress", np.nan)
         ax.set_title(f"{space.attrs.get('study', '?')}  (stress {stress:.3f})", fontsize=9)
         ax.set_xticks([])
@@ -180,7 +180,7 @@ def plot_timbre_space(space: pd.DataFrame, title: str = "combined timbre space")
     three_d = coords.shape[1] >= 3
     if three_d:
         ax = fig.add_subplot(projection="3d")
-        _scatter_labels(ax, coords[:, :3], names, size=60, three_d=True, annotate=False)
+        scatter_labels(ax, coords[:, :3], names, size=60, three_d=True, annotate=False)
         lo, hi = coords[:, :3].min(axis=0), coords[:, :3].max(axis=0)
         pad = 0.08 * np.maximum(hi - lo, 1e-9)
         ax.set(xlim=(lo[0] - pad[0], hi[0] + pad[0]), ylim=(lo[1] - pad[1], hi[1] + pad[1]),
@@ -193,7 +193,7 @@ def plot_timbre_space(space: pd.DataFrame, title: str = "combined timbre space")
         where = np.column_stack([x2, y2])
     else:
         ax = fig.add_subplot()
-        _scatter_labels(ax, coords, names, size=60, annotate=False)
+        scatter_labels(ax, coords, names, size=60, annotate=False)
         ax.margins(0.15)
         where = coords[:, :2]
     halo = [patheffects.withStroke(linewidth=3, foreground="white")]
@@ -226,11 +226,11 @@ def plot_transform_roundtrips(results: Sequence[Mapping], floor_db: float = 70.0
                                (row[1], "reconstruction_magnitude", "Griffin-Lim reconstruction")):
             mag = np.asarray(res[key])
             seconds = mag.shape[1] * res["hop_seconds"]
-            im = ax.imshow(_db(mag, floor_db), origin="lower", aspect="auto", cmap="magma",
+            im = ax.imshow(relative_db(mag, floor_db), origin="lower", aspect="auto", cmap="magma",
                            extent=(0, seconds, -0.5, mag.shape[0] - 0.5),
                            interpolation="nearest")
             fig.colorbar(im, ax=ax, label="level (dB)", pad=0.01, fraction=0.04)
-            _frequency_ticks(ax, res["frequencies"])
+            frequency_ticks(ax, res["frequencies"])
             ax.set_title(f"{res['name']}: {label}" + (
                 f" (spectral convergence {res['spectral_convergence']:.3f})"
                 if key != "magnitude" else f" ({mag.shape[0]} bins)"), fontsize=8)
@@ -294,7 +294,7 @@ def plot_latent_spaces(grid: Sequence[Sequence[Mapping]], annotate: bool = False
         for j, panel in enumerate(row):
             ax = fig.add_subplot(nrows, ncols, i * ncols + j + 1, projection="3d")
             coords = np.asarray(panel["coords"])
-            _scatter_labels(ax, coords, panel["labels"], size=6, three_d=True, annotate=annotate,
+            scatter_labels(ax, coords, panel["labels"], size=6, three_d=True, annotate=annotate,
                             alpha=0.6)
             cents = panel.get("centroids")
             if cents is not None and len(cents):
@@ -321,7 +321,7 @@ def plot_reconstructions(items: Sequence[Mapping], ncols: int = 4):
     Each item: ``title``, ``frequencies`` (Hz), ``original`` and
     ``reconstruction`` (n_bins,).
     """
-    fig, axes = _panel_grid(len(items), ncols, 3.2, 2.4)
+    fig, axes = panel_grid(len(items), ncols, 3.2, 2.4)
     for ax, item in zip(axes, items):
         freqs = np.asarray(item["frequencies"])
         ax.plot(freqs, item["original"], color="black", lw=0.9, label="test frame")
@@ -381,17 +381,17 @@ def plot_novel_instruments(views: Mapping[str, Mapping]):
         for j, what in enumerate(columns):
             ax = fig.add_subplot(len(views), 3, 3 * i + j + 1, projection="3d")
             if what in ("all points", "mixed"):
-                _scatter_labels(ax, np.asarray(v["train_coords"]), v["train_labels"],
+                scatter_labels(ax, np.asarray(v["train_coords"]), v["train_labels"],
                                 size=9 if what == "all points" else 4, three_d=True,
                                 annotate=False, alpha=0.5 if what == "all points" else 0.2)
-                _scatter_labels(ax, np.asarray(v["novel_coords"]), v["novel_labels"], size=22,
+                scatter_labels(ax, np.asarray(v["novel_coords"]), v["novel_labels"], size=22,
                                 three_d=True, annotate=False, marker="^", edge="black")
             if what in ("class centroids", "mixed"):
                 for key, marker, size in (("train_centroids", "o", 50),
                                           ("novel_centroids", "*", 160)):
                     c = v[key]
                     if len(c):
-                        _scatter_labels(ax, c.to_numpy(), list(c.index), size=size, three_d=True,
+                        scatter_labels(ax, c.to_numpy(), list(c.index), size=size, three_d=True,
                                         marker=marker, edge="black",
                                         annotate=what == "class centroids")
             ax.set_title(f"{title}: {what}", fontsize=8)
@@ -404,174 +404,6 @@ def plot_novel_instruments(views: Mapping[str, Mapping]):
                 Line2D([], [], ls="", marker="*", ms=10, color="grey", mec="black",
                        label="novel centroid")]
     fig.legend(handles=handles, loc="outside right center", fontsize=7)
-    return fig
-
-
-# ============================================================================ 07 paths
-def _spectrogram(ax, spectra: np.ndarray, frequencies: np.ndarray, top: float, floor_db: float,
-                 cmap: str = "magma"):
-    """Decoded spectra ``(n_steps, n_bins)`` as an image (steps across, bins up, dB re the
-    common maximum ``top``, floored ``floor_db`` under it); returns the image."""
-    db = 20 * np.log10(np.maximum(np.asarray(spectra, dtype=np.float64), 1e-12))
-    im = ax.imshow(np.maximum(db, top - floor_db).T, origin="lower", aspect="auto", cmap=cmap,
-                   vmin=top - floor_db, vmax=top, interpolation="nearest")
-    _frequency_ticks(ax, frequencies)
-    return im
-
-
-def _top_db(*spectra) -> float:
-    return float(max(20 * np.log10(max(float(np.max(s)), 1e-12)) for s in spectra))
-
-
-def plot_path_spectra(spectra: np.ndarray, frequencies: np.ndarray, labels: Sequence[str],
-                      title: str = "", floor_db: float = 60.0):
-    """Decoded spectra along a path: one panel per point (the paper's 8-point figure) above
-    the same spectra as a spectrogram with its colour bar (dB re the loudest bin).
-
-    spectra : (n_points, n_bins) linear magnitudes; labels : n_points strings.
-    """
-    spectra = np.asarray(spectra)
-    n = len(spectra)
-    freqs = np.asarray(frequencies)
-    fig = new_figure(max(11.0, 1.6 * n + 2.0), 5.6)
-    grid = fig.add_gridspec(2, n, height_ratios=(1.0, 1.0))
-    top = _top_db(spectra)
-    first = None
-    for k, (spec, label) in enumerate(zip(spectra, labels)):
-        ax = fig.add_subplot(grid[0, k], sharey=first)
-        first = first or ax
-        level = 20 * np.log10(np.maximum(spec, 1e-12))
-        ax.fill_between(freqs, top - floor_db, np.maximum(level, top - floor_db),
-                        color="tab:blue", lw=0)
-        ax.set_xscale("log")
-        ax.set_title(label, fontsize=9)
-        ax.tick_params(labelsize=7)
-        ax.set_ylim(top - floor_db, top + 3)
-        if k:
-            ax.tick_params(labelleft=False)
-        ax.set_xlabel("Hz", fontsize=8)
-    first.set_ylabel("level (dB)", fontsize=9)
-    ax = fig.add_subplot(grid[1, :])
-    im = _spectrogram(ax, spectra, freqs, top, floor_db)
-    ax.set_xticks(range(n), list(labels), fontsize=8)
-    ax.set_xlabel("point of the path")
-    fig.colorbar(im, ax=ax, label="level (dB)", pad=0.01, fraction=0.03)
-    fig.suptitle(title, fontsize=11)
-    return fig
-
-
-def plot_path_comparison(spectra: Mapping[str, np.ndarray], frequencies: np.ndarray,
-                         distances: pd.DataFrame | None = None, title: str = "",
-                         floor_db: float = 70.0, distance_label: str = "log-spectral distance (dB)"):
-    """Spectrograms of several decoded paths (e.g. linear, spherical) and their distance.
-
-    spectra : name -> (n_steps, n_bins) linear magnitudes, drawn on one colour scale
-    (dB re the loudest bin of all, colour bar beside each);
-    distances : DataFrame with ``step`` and one or more distance columns (dB), drawn in
-    a last panel (none when None). Panels in rows of three.
-    """
-    n = len(spectra)
-    panels = n + (distances is not None)
-    fig, axes = _panel_grid(panels, 3, 4.6, 3.8)
-    if panels < 3:
-        fig.set_size_inches(max(11.0, 4.6 * panels), 3.8)
-    top = _top_db(*spectra.values())
-    for ax, (name, spec) in zip(axes, spectra.items()):
-        im = _spectrogram(ax, np.asarray(spec), frequencies, top, floor_db)
-        fig.colorbar(im, ax=ax, label="level (dB)", pad=0.01, fraction=0.05)
-        ax.set_xlabel("path step")
-        ax.set_title(name, fontsize=10)
-    if distances is not None:
-        ax = axes[-1]
-        for col in distances.columns:
-            if col != "step":
-                ax.plot(distances["step"], distances[col], label=col, lw=1.4)
-        ax.set_xlabel("path step")
-        ax.set_ylabel(distance_label)
-        ax.set_ylim(bottom=0)
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-        ax.set_title("distance between the paths' spectra", fontsize=10)
-    fig.suptitle(title, fontsize=11)
-    return fig
-
-
-# ============================================================================ 08 descriptors
-def plot_descriptor_planes(rows: Sequence[Mapping], planes: Sequence[float], descriptor: str,
-                           unit: str = "", extent: float = 1.0):
-    """Descriptor maps on the planes of the PCA space: one row per (model, axis), one column
-    per plane; one colour scale for the whole figure.
-
-    Parameters
-    ----------
-    rows : sequence of mappings
-        ``title`` (e.g. the model), ``axis`` (``"X"``, ``"Y"`` or ``"Z"``: the axis
-        held fixed) and ``values`` ``(n_planes, n, n)`` as returned by
-        :func:`vts.topology.descriptor_topology` (rows of a map follow the first
-        free axis, columns the second).
-    planes : positions of the planes (scaled PCA units).
-    """
-    planes = list(planes)
-    width, height = 1.5 * len(planes) + 1.6, 1.5 * len(rows) + 0.7
-    fig = new_figure(width, height, layout=None)
-    axes = fig.subplots(len(rows), len(planes), squeeze=False)
-    fig.subplots_adjust(left=1.0 / width, right=1 - 0.9 / width, bottom=0.15 / height,
-                        top=1 - 0.55 / height, wspace=0.08, hspace=0.25)
-    allv = np.concatenate([np.asarray(r["values"], dtype=float).ravel() for r in rows])
-    finite = allv[np.isfinite(allv)]
-    lo, hi = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
-    im = None
-    for row_axes, row in zip(axes, rows):
-        free = [a for a in "XYZ" if a != row["axis"]]
-        for ax, plane, grid in zip(row_axes, planes, np.asarray(row["values"])):
-            im = ax.imshow(grid, origin="lower", extent=(-extent, extent, -extent, extent),
-                           cmap="viridis", vmin=lo, vmax=hi, interpolation="nearest")
-            ax.set_title(f"{row['axis']} = {plane:+.2f}", fontsize=7, pad=2)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        row_axes[0].set_ylabel(f"{row['title']}\n{free[0]} ↑, {free[1]} →", fontsize=7)
-    cax = fig.add_axes((1 - 0.75 / width, 0.2, 0.15 / width, 0.6))
-    fig.colorbar(im, cax=cax, label=f"{descriptor} ({unit})" if unit else descriptor)
-    fig.suptitle(f"{descriptor} of the decoded spectra on planes of the PCA space "
-                 f"(free axes in [−{extent:g}, {extent:g}])", fontsize=9)
-    return fig
-
-
-# ============================================================================ 09 synthesis
-def plot_descriptor_synthesis(results: Mapping[str, object], frequencies: np.ndarray,
-                              units: Mapping[str, str] | None = None, title: str = ""):
-    """Target vs achieved descriptor curves (with their error) and the decoded spectra.
-
-    Parameters
-    ----------
-    results : mapping name -> result of :func:`vts.topology.descriptor_synthesis`
-        Objects with ``descriptor``, ``targets`` and ``values`` (n_points,),
-        ``spectra`` (n_points, n_bins) linear magnitudes and ``rmse``.
-    frequencies : (n_bins,) Hz.
-    units : descriptor -> unit (e.g. :data:`vts.dsp.descriptors.UNITS`).
-    """
-    units = units or {}
-    fig = new_figure(11, 3.2 * len(results))
-    axes = fig.subplots(len(results), 2, squeeze=False)
-    for (ax_c, ax_s), (name, run) in zip(axes, results.items()):
-        target = np.asarray(run.targets, dtype=float)
-        achieved = np.asarray(run.values, dtype=float)
-        unit = units.get(run.descriptor, "")
-        steps = np.arange(len(target))
-        err = np.abs(achieved - target)
-        ax_c.plot(steps, target, "k--", label="target")
-        ax_c.plot(steps, achieved, "o-", color="tab:red", ms=3, label="achieved")
-        ax_c.fill_between(steps, target - err, target + err, color="tab:red", alpha=0.15,
-                          label="± |error|")
-        ax_c.set_title(f"{title} {name}: RMSE {run.rmse:.4g} {unit}".strip(), fontsize=8)
-        ax_c.set_xlabel("step")
-        ax_c.set_ylabel(f"{run.descriptor} ({unit})" if unit else run.descriptor, fontsize=8)
-        ax_c.legend(fontsize=7)
-        spectra = np.asarray(run.spectra)
-        im = _spectrogram(ax_s, spectra, frequencies, _top_db(spectra), 70.0)
-        fig.colorbar(im, ax=ax_s, label="level (dB)", pad=0.01, fraction=0.05)
-        ax_s.set_xlabel("step")
-        ax_s.set_title(f"decoded spectra along the {name} path", fontsize=8)
     return fig
 
 
