@@ -185,8 +185,8 @@ class BumpSpace:
         mag = np.exp(-0.5 * ((f - bump_centre(z[:, :1])) / bump_width(z[:, 1:2])) ** 2)
         return (mag[0] if single else mag).astype(np.float32)
 
-    def encode_magnitude(self, mag):                 # (n_bins, n_frames) -> (n_frames, d)
-        c = centroid(np.asarray(mag).T, self.transform.frequencies)
+    def encode_magnitude(self, mag):                 # (n_frames, n_bins) -> (n_frames, d)
+        c = centroid(np.asarray(mag), self.transform.frequencies)
         z = np.zeros((c.size, self.latent_dim))
         z[:, 0] = np.arctanh(np.clip((c - 3000.0) / 2000.0, -0.999, 0.999))
         return z

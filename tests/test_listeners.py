@@ -97,7 +97,7 @@ class CentroidSpace:
 
     def normalize(self, magnitude):
         mag = np.asarray(magnitude, dtype=np.float64)
-        return np.log1p(mag) if mag.ndim == 1 else np.log1p(mag).T
+        return np.log1p(mag)
 
     def encode_frames(self, frames):
         mag = np.expm1(np.atleast_2d(np.asarray(frames, dtype=np.float64)))

@@ -149,12 +149,14 @@ def test_pca_helpers(saved):
 def test_encode_decode_shapes_and_normaliser(saved):
     space = TimbreSpace.load(saved[1])
     rng = np.random.default_rng(0)
-    mag = rng.uniform(0, 2, size=(N_BINS, 6))
+    mag = rng.uniform(0, 2, size=(6, N_BINS))
     codes = space.encode_magnitude(mag)
     assert codes.shape == (6, LATENT)
-    np.testing.assert_allclose(codes, space.encode_frames(np.log1p(mag.T / 1e-3)), rtol=1e-5,
+    np.testing.assert_allclose(codes, space.encode_frames(np.log1p(mag / 1e-3)), rtol=1e-5,
                                atol=1e-6)
-    assert space.encode_magnitude(mag[:, 0]).shape == (LATENT,)
+    assert space.encode_magnitude(mag[0]).shape == (LATENT,)
+    with pytest.raises(ValueError, match=f"expected \\({N_BINS},\\) or \\(n_frames, {N_BINS}\\)"):
+        space.encode_magnitude(mag.T)
     assert space.decode(codes[0]).shape == (N_BINS,)
     np.testing.assert_allclose(space.decode_magnitude(codes),
                                np.maximum(1e-3 * np.expm1(space.decode(codes)), 0), rtol=1e-4)

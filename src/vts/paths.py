@@ -243,7 +243,7 @@ def note_trajectory(space, audio, sample_rate: int | None = None,
         energy = 10.0 * np.log10(np.maximum((mag ** 2).sum(axis=0), 1e-20))
         keep = np.flatnonzero(energy >= energy.max() - float(top_db))
         mag = mag[:, keep[0]:keep[-1] + 1]
-    return np.atleast_2d(space.encode_magnitude(mag))
+    return np.atleast_2d(space.encode_magnitude(mag.T))
 
 
 # -- spectra and sounds of paths --------------------------------------------------------

@@ -317,17 +317,17 @@ class TimbreSpace:
         return out[0] if single else out
 
     def normalize(self, magnitude) -> np.ndarray:
-        """Linear magnitudes ``(n_bins,)`` or ``(n_bins, n_frames)`` -> normalised frames
-        ``(n_bins,)`` or ``(n_frames, n_bins)`` (the normaliser acts element-wise)."""
+        """Linear magnitude frames ``(n_bins,)`` or ``(n_frames, n_bins)`` -> normalised frames
+        of the same shape (the normaliser acts element-wise)."""
         mag = np.asarray(magnitude, dtype=np.float64)
-        if mag.ndim not in (1, 2) or mag.shape[0] != self.n_bins:
+        if mag.ndim not in (1, 2) or mag.shape[-1] != self.n_bins:
             raise ValueError(f"magnitude of shape {mag.shape}: expected ({self.n_bins},) or "
-                             f"({self.n_bins}, n_frames)")
-        return np.asarray(self.normalizer.transform(mag.T), dtype=np.float32)
+                             f"(n_frames, {self.n_bins})")
+        return np.asarray(self.normalizer.transform(mag), dtype=np.float32)
 
     def encode_magnitude(self, magnitude) -> np.ndarray:
         """Codes of linear magnitude frames ``(n_bins,)`` -> ``(latent_dim,)``, or
-        ``(n_bins, n_frames)`` -> ``(n_frames, latent_dim)``."""
+        ``(n_frames, n_bins)`` -> ``(n_frames, latent_dim)``."""
         return self.encode_frames(self.normalize(magnitude))
 
     def encode_audio(self, audio, sample_rate: int | None = None) -> np.ndarray:

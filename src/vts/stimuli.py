@@ -303,7 +303,7 @@ def _all_frames(space, audio, active_db: float):
     times = np.arange(magnitude.shape[1]) * float(space.transform.hop_seconds)
     onset = times[np.argmax(active)]
     attack = active & (times - onset < ATTACK_SECONDS)
-    frames = np.atleast_2d(np.asarray(space.normalize(magnitude), dtype=np.float32))
+    frames = np.atleast_2d(np.asarray(space.normalize(magnitude.T), dtype=np.float32))
     return frames, active, attack
 
 

@@ -382,7 +382,7 @@ def novel_view(space, notes: pd.DataFrame, magnitudes: np.ndarray, rng: np.rando
     """
     train = space.latents[space.latents["split"] == "train"]
     idx = subsample(len(train), max_points, rng)
-    codes = space.encode_magnitude(np.asarray(magnitudes).T)
+    codes = space.encode_magnitude(np.asarray(magnitudes))
     labels = notes["instrument"].astype(str).tolist()
     novel_cents = pd.DataFrame(codes).groupby(np.asarray(labels)).mean()
     return {"train_coords": space.to_pca(train.iloc[idx][space.z_columns].to_numpy(np.float64)),
