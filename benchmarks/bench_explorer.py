@@ -17,9 +17,9 @@ plot and widget updates; the comm round trip to a browser is not included).
 
 Quality: the decoded magnitude at every instrument centroid and at random PCA
 points is rendered (1 s) by each reconstruction, re-analysed by the transform,
-and compared after a least-squares gain (:func:`vts.app.explorer.spectrum_distance`).
+and compared after a least-squares gain (:func:`vts.dsp.render.spectrum_distance`).
 
-Space: ``--model DIR``, else ``models/nsgt-erb-regularized`` when trained, else
+Space: ``--model DIR``, else the showcase space ``models/nsgt-erb-l2`` when trained, else
 a stand-in trained for two epochs with the ``default`` profile's network size
 on the cached ``nsgt-erb`` features (latency barely depends on the weights;
 its decoded spectra are smoother than a trained model's).
@@ -36,7 +36,7 @@ animation frame, when it is on screen): the whole round trip, browser -> kernel
      "kernel_redraws": n, "kernel_redraw_ms": {...}, "space": {...}, "machine": {...}}
 
 (``received``: the new spectrum reached the page; ``kernel_redraw_ms``: the kernel's
-part, :attr:`vts.app.explorer.Explorer.timings`.)
+part, :attr:`vts.app.explorer.Explorer.last_timings`.)
 
 Usage: ``python benchmarks/bench_explorer.py [--quick] [--model DIR] [--browser]``
 """
@@ -56,6 +56,8 @@ import torch
 
 from vts import config
 from vts.io import write_json
+from vts.plan import model_name
+from vts.profiles import PROFILES
 
 RESULTS = Path(__file__).resolve().parent / "results" / "explorer.json"
 BROWSER_RESULTS = RESULTS.with_name("explorer_browser.json")
@@ -86,14 +88,15 @@ def _space(model: str | None):
 
     if model:
         return TimbreSpace.load(model), "given"
-    trained = config.models_dir() / "nsgt-erb-regularized"
+    showcase = model_name(config.DEFAULT_TRANSFORM, PROFILES["default"].showcase)
+    trained = config.models_dir() / showcase
     if (trained / "config.json").is_file():
         return TimbreSpace.load(trained), "trained"
     from vts.features import load_features
     from vts.profiles import get_profile
     from vts.train import train_space
 
-    out = config.build_dir() / "bench-explorer" / "nsgt-erb-regularized"
+    out = config.build_dir() / "bench-explorer" / showcase
     cfg = get_profile("default", stage1_epochs=1, stage2_epochs=1, iwae_samples=8,
                       profile="bench-standin")
     print(f"no trained space; stand-in (trained unless current) in {out}", flush=True)

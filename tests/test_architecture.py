@@ -53,6 +53,12 @@ def test_public_api():
         vts.nope  # noqa: B018
 
 
+def test_the_document_lists_the_public_api():
+    text = " ".join(DOC.read_text().split())
+    listed = re.search(r"`vts` itself exports (.*?) \(`vts.__all__`\)", text).group(1)
+    assert set(re.findall(r"`([A-Za-z_]+)`", listed)) == set(vts.__all__)
+
+
 def test_import_vts_is_light():
     code = "import sys, vts; print('torch' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

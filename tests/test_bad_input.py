@@ -23,6 +23,7 @@ import soundfile as sf
 from safetensors.torch import load_file, save_file
 
 import synthetic
+from vts import config
 from vts.app import cli
 from vts.space import TimbreSpace
 
@@ -306,11 +307,9 @@ def test_force_replaces_an_existing_output(space_dir, tmp_path, capfd):
 
 
 def test_help_states_the_griffin_lim_limit_and_embed_statuses():
-    from vts.dsp.render import MAX_GRIFFIN_LIM_SECONDS
-
     parser = cli.build_parser()
     sub = parser._subparsers._group_actions[0].choices
-    assert f"{MAX_GRIFFIN_LIM_SECONDS:g} s" in sub["synth"].format_help()
+    assert f"{config.MAX_GRIFFIN_LIM_SECONDS:g} s" in sub["synth"].format_help()
     embed = " ".join(sub["embed"].format_help().split())
     assert "1 some files could not be embedded" in embed and "2 no file could be" in embed
 

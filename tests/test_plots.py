@@ -2,12 +2,12 @@
 import numpy as np
 import pandas as pd
 
-from vts.app import animations, interactive, plots
+from vts.app import animations, figures, interactive, plots
 
 
 def _even_and_wide(frame):
     height, width = frame.shape[:2]
-    return width >= animations.MIN_WIDTH and width % 2 == 0 and height % 2 == 0
+    return width >= figures.MIN_VIDEO_WIDTH and width % 2 == 0 and height % 2 == 0
 
 
 def test_traversal_frames_show_each_map():
@@ -70,8 +70,6 @@ def test_transform_roundtrips_have_colour_bars_in_db():
 
 def test_timbre_space_is_wide_and_labels_every_instrument(tmp_path):
     from PIL import Image
-
-    from vts.app import figures
 
     names = ["clarinet", "saxophone", "trumpet", "cello", "french-horn", "oboe"]
     rng = np.random.default_rng(1)

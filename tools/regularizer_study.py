@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shutil
 import time
 
 import pandas as pd
@@ -27,12 +26,9 @@ from vts import config, perception
 from vts.app import figures, plots
 from vts.features import novel_features, training_features
 from vts.profiles import PROFILES
-from vts.train import (
-    CHECKPOINT,
-    STAGE1_CHECKPOINT,
-    load_target,
-    train_space,
-)
+from vts.checkpoints import STAGE1_CHECKPOINT
+from vts.plan import model_name, start_from_stage1
+from vts.train import load_target, train_space
 
 #: (kind, alpha, dims rule, number of dims) of every variant tried.
 GRID = [
@@ -63,7 +59,7 @@ def main() -> int:
     common = {"dissimilarity": perception.combined_dissimilarity(),
               "pairs": perception.pair_summary(), "novel": novel,
               "studies": perception.list_studies()}
-    vanilla = models / "nsgt-erb-vanilla"
+    vanilla = models / model_name(config.DEFAULT_TRANSFORM, "vanilla")
     t0 = time.perf_counter()
     spaces = {"vanilla": train_space(features, target, profile.train, vanilla, False,
                                      save_stage1=True, **common)}
@@ -72,11 +68,8 @@ def main() -> int:
         cfg = dataclasses.replace(profile.config(kind), alpha=alpha, reg_dims=dims,
                                   reg_n_dims=n_dims)
         directory = models / name
-        stage1 = vanilla / STAGE1_CHECKPOINT
-        if stage1.is_file() and not (directory / CHECKPOINT).is_file() \
-                and not (directory / "config.json").is_file():
-            directory.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(stage1, directory / CHECKPOINT)
+        if not (directory / "config.json").is_file():
+            start_from_stage1(directory, vanilla / STAGE1_CHECKPOINT, cfg, features)
         spaces[name] = train_space(features, target, cfg, directory, True, **common)
         print(f"{name}: {time.perf_counter() - t0:.0f} s")
     rows = []

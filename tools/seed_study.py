@@ -1,7 +1,7 @@
 """Seed study: are differences between spaces larger than the spread between training seeds?
 
-Trains the spaces of one transform (vanilla, regularised and, if the transform
-is in ``vts.train.BANDED_TRANSFORMS``, banded) once per seed, evaluates every
+Trains the spaces of one transform (vanilla and the kinds of
+``vts.plan.space_kinds``) once per seed, evaluates every
 space on every study of the data mirror (``vts.listeners.evaluate_models``) and
 writes, under ``<build>/seeds/``:
 

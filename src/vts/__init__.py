@@ -3,11 +3,16 @@
 The pipeline, in the order data flows (one module per step, see docs/architecture.md)::
 
     io, data, instruments, perception      sounds, the note catalogue, listeners' ratings
-    dsp (transforms, frames, render)       audio <-> spectral frames, the one renderer
+    dsp (transforms, frames, descriptors,  audio <-> spectral frames, descriptors,
+         render)                           the one renderer
     features -> model + regularizers       cached frames -> the perceptually regularised VAE
-    profiles -> train -> space             sizes, two-stage training, a saved TimbreSpace
-    metrics, paths, listeners              Table 1, latent paths and Algorithm 1, studies
-    app (plots, figures, explorer, cli, commands, notebook, runner)
+    profiles -> checkpoints, train, plan   sizes, two-stage training of one space, all spaces
+    space                                  a saved TimbreSpace
+    metrics, paths, topology               Table 1, latent paths, descriptor planes, Algorithm 1
+    agreement, learned_metric, stimuli,    listeners' studies: protocols, learned metrics,
+    listener_space, listeners              stimulus codes, the listener space, the tables
+    app (plots, spectrum_plots, listener_plots, interactive, animations, figures, page,
+         explorer, plot_view, notebook, pairs, runner, cli, commands)
 
 The public names below are loaded on first use (``from vts import TimbreSpace``),
 so that ``import vts`` -- and the command line's parser -- stay light.

@@ -59,7 +59,7 @@ _TOLERANCE = 1e-10     # a permuted statistic this close to the observed one cou
 
 
 # --------------------------------------------------------------------------- validation
-def _square(matrix, what: str) -> np.ndarray:
+def check_distance_matrix(matrix, what: str) -> np.ndarray:
     """``matrix`` as float64 after checking it is a valid (n, n) distance matrix."""
     m = np.asarray(matrix, dtype=np.float64)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
@@ -77,7 +77,8 @@ def _square(matrix, what: str) -> np.ndarray:
 
 
 def _pair(model_d, listener_d) -> tuple[np.ndarray, np.ndarray]:
-    m, l_ = _square(model_d, "model_d"), _square(listener_d, "listener_d")
+    m = check_distance_matrix(model_d, "model_d")
+    l_ = check_distance_matrix(listener_d, "listener_d")
     if m.shape != l_.shape:
         raise ValueError(f"size mismatch: model_d is {m.shape}, listener_d is {l_.shape}")
     return m, l_
@@ -160,7 +161,7 @@ def minmax_normalise(matrix) -> np.ndarray:
     without changing any ranking. A constant matrix raises ValueError: it
     carries no ranking.
     """
-    m = _square(matrix, "matrix")
+    m = check_distance_matrix(matrix, "matrix")
     off = m[~np.eye(len(m), dtype=bool)]
     lo, hi = float(off.min()), float(off.max())
     if hi - lo <= 1e-12 * max(1.0, abs(hi)):
@@ -445,7 +446,7 @@ def score_study(points, listener_d, metrics: Sequence[str] = METRICS, n_permutat
         array, whole-matrix Spearman / Pearson, one-sided Mantel p of the
         Spearman statistic, :func:`triplet_agreement` at its default margin.
     """
-    listener, p = _square(listener_d, "listener_d"), np.asarray(points)
+    listener, p = check_distance_matrix(listener_d, "listener_d"), np.asarray(points)
     if p.ndim == 2 and len(p) != len(listener):
         raise ValueError(f"size mismatch: {len(p)} points but listener_d is {listener.shape}")
     out = {}

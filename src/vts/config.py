@@ -70,7 +70,7 @@ def features_dir() -> Path:
 
 
 def models_dir() -> Path:
-    """Trained timbre spaces (``models/<transform>-<vanilla|regularized>/``)."""
+    """Trained timbre spaces (``models/<transform>-<kind>/``, :func:`vts.plan.model_name`)."""
     return _dir("VTS_MODELS_DIR", "models")
 
 

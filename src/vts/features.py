@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from . import config
 from .data import load_catalog
 from .dsp import ANALYSIS_SECONDS, Normalizer, get_transform, sustained_frame
-from .dsp import frames as frame_rules
+from .dsp.frames import ATTACK_DB, EDGE_FRACTION, FLUX_TIE_FRACTION, SMOOTH_SECONDS, SUSTAIN_DB
 from .instruments import HELD_OUT_INSTRUMENTS
 from .io import (
     atomic_path,
@@ -209,9 +209,9 @@ def feature_settings(transform) -> dict:
     """Everything besides the catalogue that determines the features (JSON-able)."""
     tr = get_transform(transform)
     return {"transform": tr.settings(), "feature_version": FEATURE_VERSION,
-            "analysis_seconds": ANALYSIS_SECONDS, "attack_db": frame_rules.ATTACK_DB,
-            "sustain_db": frame_rules.SUSTAIN_DB, "smooth_seconds": frame_rules.SMOOTH_SECONDS,
-            "edge_fraction": frame_rules.EDGE_FRACTION, "flux_tie_fraction": frame_rules.FLUX_TIE_FRACTION,
+            "analysis_seconds": ANALYSIS_SECONDS, "attack_db": ATTACK_DB,
+            "sustain_db": SUSTAIN_DB, "smooth_seconds": SMOOTH_SECONDS,
+            "edge_fraction": EDGE_FRACTION, "flux_tie_fraction": FLUX_TIE_FRACTION,
             "min_duration_s": config.MIN_DURATION_SECONDS, "silence_peak": config.SILENCE_PEAK}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy.optimize import minimize, nnls
 
 from . import agreement as ag
 
@@ -49,7 +50,7 @@ def _check_training(studies) -> list[tuple[np.ndarray, np.ndarray]]:
     for k, pair in enumerate(pairs):
         x, l_ = pair
         x = np.asarray(x, dtype=np.float64)
-        l_ = ag._square(l_, f"listener matrix {k}")
+        l_ = ag.check_distance_matrix(l_, f"listener matrix {k}")
         if x.ndim != 2 or len(x) != len(l_):
             raise ValueError(f"study {k}: points {x.shape} do not match its {l_.shape} matrix")
         if not np.isfinite(x).all():
@@ -138,13 +139,9 @@ def fit_diagonal_metric(studies, ridge: float = 0.1, loss: str = "ridge",
     scale = np.where(scale > 1e-12 * max(1.0, float(scale.max(initial=0.0))), scale, 1.0)
     a = a / scale
     if loss == "ridge":
-        from scipy.optimize import nnls
-
         aug = np.vstack([a, np.sqrt(ridge * len(a)) * np.eye(d)])
         w, _ = nnls(aug, np.concatenate([b, np.zeros(d)]), maxiter=50 * d)
     else:
-        from scipy.optimize import minimize
-
         def objective(w):
             s = a @ w
             loss_value = np.mean(np.logaddexp(0.0, -s)) + ridge * (w @ w)
@@ -227,7 +224,7 @@ def loso(studies: Mapping[str, tuple], fit) -> dict[str, np.ndarray]:
         train = {s: studies[s] for s in names if s not in held}
         predict = fit(train)
         for s in held:
-            out[s] = ag._square(predict(studies[s][0]), f"prediction for {s}")
+            out[s] = ag.check_distance_matrix(predict(studies[s][0]), f"prediction for {s}")
     return {s: out[s] for s in names}
 
 

@@ -30,12 +30,17 @@ from .agreement import distance_matrix, whole_matrix
 from .data import note_labels, note_pitches, pitch_bands
 from .instruments import family
 from .io import atomic_path, read_json
-from .regularizers import SIGMA, class_centroids, perceptual_regularizer, regularizer_floor
+from .profiles import IWAE_SAMPLES
+from .regularizers import (
+    SIGMA,
+    SPACE_KINDS,
+    class_centroids,
+    perceptual_regularizer,
+    regularizer_floor,
+)
 from .space import TimbreSpace, write_csv
 from .stimuli import embed_stimuli, load_study_audio
 
-#: Number of importance samples of the test log-likelihood estimate.
-IWAE_SAMPLES = 100
 #: Held-out notes a class needs to enter ``spearman_test_wellsampled``.
 MIN_TEST_NOTES = 5
 
@@ -374,7 +379,6 @@ def evaluate_space(space: TimbreSpace, features, target: pd.DataFrame | None = N
 
 # -- Table 1 ------------------------------------------------------------------------
 #: Row order of the kinds in Table 1.
-KIND_ORDER = ("vanilla", "class", "banded", "l2", "gaussian", "student", "prior")
 #: Values printed in Esling et al. (2018), DAFx, as restated in PAPER.md:
 #: Table 1 (test set, unregularised): log p(x) and mean ||x - x~||^2; Figure 3:
 #: KL fit of latent to timbre distances (regularised, vanilla). The paper's
@@ -467,7 +471,7 @@ def write_table1(models_root: str | os.PathLike | None = None,
     Parameters
     ----------
     models_root : path, default ``config.models_dir()``
-        Folder of space directories (``<transform>-<vanilla|regularized>``).
+        Folder of space directories (``<transform>-<kind>``, :func:`vts.plan.model_name`).
     out_dir : path, default ``config.figures_dir()``
 
     Returns
@@ -481,7 +485,7 @@ def write_table1(models_root: str | os.PathLike | None = None,
     table = collect_metrics(models_root)
     if len(table):
         order = {t: i for i, t in enumerate(cfg.TRANSFORMS)}
-        kinds = {k: i for i, k in enumerate(KIND_ORDER)}
+        kinds = {k: i for i, k in enumerate(SPACE_KINDS)}
         table = table.assign(_o=table["transform"].map(order).fillna(len(order)),
                              _k=table["kind"].map(kinds).fillna(len(kinds)), _m=table["model"])
         table = table.sort_values(["_o", "_k", "_m"]).drop(columns=["_o", "_k", "_m"]) \

@@ -7,7 +7,6 @@ Every function works with any ``space`` object that offers the
 - ``decode_magnitude(z)``: codes ``(n, d)`` -> linear magnitudes ``(n, n_bins)``;
 - ``transform``: with ``frequencies`` (``(n_bins,)``, Hz), ``hop_seconds``,
   ``sample_rate`` and ``n_frames(length)`` (a :class:`vts.dsp.Transform`);
-- ``to_pca`` / ``from_pca`` and ``codes("train")`` for the PCA planes;
 - ``encode_magnitude`` for :func:`note_trajectory`.
 
 Shapes: a latent point is ``(d,)``, a path ``(n_points, d)``; spectra are rows

@@ -36,6 +36,18 @@ def _say(progress: bool, message: str) -> None:
         tqdm.write(message)
 
 
+def start_from_stage1(directory: Path, stage1: Path, config: TrainConfig, features) -> bool:
+    """Give a regularised space that has no checkpoint of its own the vanilla twin's
+    end-of-stage-1 checkpoint ``stage1`` (when it is valid for ``config`` and
+    ``features``), so that its training starts at stage 2; returns whether it did."""
+    if (directory / CHECKPOINT).is_file() or not stage1_checkpoint_valid(stage1, config, features):
+        return False
+    directory.mkdir(parents=True, exist_ok=True)
+    with atomic_path(directory / CHECKPOINT) as tmp:
+        shutil.copyfile(stage1, tmp)
+    return True
+
+
 def model_name(transform: str, kind: str) -> str:
     """Directory name of a space under ``models/``: ``<transform>-<kind>``."""
     return f"{transform}-{kind}"
@@ -112,11 +124,8 @@ def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
                 if space_is_current(directory, features, config_k, regularized):
                     _say(progress, f"{directory.name}: up to date")
                     continue
-                if regularized and not (directory / CHECKPOINT).is_file() and \
-                        stage1_checkpoint_valid(stage1, config_k, features):
-                    directory.mkdir(parents=True, exist_ok=True)
-                    with atomic_path(directory / CHECKPOINT) as tmp:
-                        shutil.copyfile(stage1, tmp)
+                if regularized:
+                    start_from_stage1(directory, stage1, config_k, features)
                 t0 = time.perf_counter()
                 space = train_space(features, target, config_k, directory, regularized, progress,
                                     dissimilarity=dissimilarity, pairs=pairs, novel=novel,

@@ -84,6 +84,10 @@ import torch
 SIGMA = 1.0 / math.sqrt(2.0)
 #: Every kind of regulariser; "class"/"banded" use centroids, the others notes.
 KINDS = ("class", "banded", "l2", "gaussian", "student", "prior")
+#: Kinds computed on every pair of notes (or, ``prior``, in the KL) rather than on centroids.
+NOTE_KINDS = ("l2", "gaussian", "student", "prior")
+#: Every kind of space in the order of Table 1 and of the plots: vanilla, then :data:`KINDS`.
+SPACE_KINDS = ("vanilla", *KINDS)
 #: Rules choosing the regularised latent dimensions (:func:`select_dims`).
 DIM_RULES = ("all", "first", "lowest", "highest")
 #: Label of a note of no rated instrument.

@@ -1,6 +1,6 @@
 """A trained, saved timbre space: load it, analyse sounds into it, synthesize from it.
 
-On disk a space is one directory (``models/<transform>-<vanilla|regularized>/``):
+On disk a space is one directory (``models/<transform>-<kind>/``):
 
 =====================  =========================================================
 ``config.json``        transform, model and training configuration, data key
@@ -15,12 +15,12 @@ On disk a space is one directory (``models/<transform>-<vanilla|regularized>/``)
 ``target.csv``         the perceptual target space T the model was trained
                        towards (rows = rated instruments).
 ``curves.csv``         per-epoch learning curves.
-``metrics.json``       test-set metrics (:func:`evaluate_space`).
+``metrics.json``       test-set metrics (:func:`vts.metrics.evaluate_space`).
 =====================  =========================================================
 
 :class:`TimbreSpace` gives the encoder / decoder in the project's units: frames
-are normalised log-magnitude rows ``(n, n_bins)``, magnitudes are linear
-``(n_bins,)`` columns as produced by the transform, codes are ``(n, latent_dim)``.
+are normalised log-magnitude rows ``(n, n_bins)``, magnitudes linear rows
+``(n, n_bins)`` (one frame: ``(n_bins,)``), codes ``(n, latent_dim)``.
 """
 from __future__ import annotations
 

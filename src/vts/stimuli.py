@@ -48,7 +48,8 @@ import torch
 
 from . import agreement as ag
 from . import config
-from . import dsp as transforms
+from .dsp import note_frames, sustained_frame
+from .features import load_features
 from .io import load_audio
 from .perception import STUDIES_IN_TARGET, list_studies, load_study
 from .space import TimbreSpace
@@ -290,7 +291,7 @@ def stimulus_frames(space, audio, pooling: str = "sustained",
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     if pooling == "sustained":
-        frame = transforms.sustained_frame(audio, space.transform)
+        frame = sustained_frame(audio, space.transform)
         return np.atleast_2d(np.asarray(space.normalize(frame), dtype=np.float32))
     frames, active, _ = _all_frames(space, audio, active_db)
     return frames[active]
@@ -298,7 +299,7 @@ def stimulus_frames(space, audio, pooling: str = "sustained",
 
 def _all_frames(space, audio, active_db: float):
     """Every normalised frame of a stimulus, its active mask and its attack mask."""
-    magnitude = transforms.note_frames(np.asarray(audio, dtype=np.float64), space.transform)
+    magnitude = note_frames(np.asarray(audio, dtype=np.float64), space.transform)
     active = _active(np.sum(magnitude ** 2, axis=0), active_db)
     times = np.arange(magnitude.shape[1]) * float(space.transform.hop_seconds)
     onset = times[np.argmax(active)]
@@ -549,8 +550,6 @@ def training_frames(space) -> np.ndarray:
     ValueError
         If the cached features lack some of the space's training notes.
     """
-    from .features import load_features
-
     features = load_features(space.transform_name, progress=False)
     train = set(space.split.loc[space.split["split"] == "train", "note_id"].astype(str))
     ids = features.catalog["note_id"].astype(str)

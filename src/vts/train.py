@@ -55,6 +55,7 @@ from .metrics import class_regularizer, evaluate_space
 from .model import VAE, beta_schedule
 from .profiles import TrainConfig
 from .regularizers import (
+    NOTE_KINDS,
     class_prior_kl,
     note_penalty,
     pair_targets,
@@ -65,8 +66,6 @@ from .regularizers import (
 )
 from .space import FORMAT_VERSION, TimbreSpace, latents_table
 
-#: Kinds computed on every pair of notes (or, ``prior``, in the KL) rather than on centroids.
-NOTE_KINDS = ("l2", "gaussian", "student", "prior")
 #: Pitch bands with fewer rated classes than this are left out of a banded R.
 MIN_CLASSES_PER_BAND = 3
 

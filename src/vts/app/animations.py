@@ -4,7 +4,7 @@
 Frames are rendered by blitting: the background is drawn once and only the
 moving artists are redrawn, so an animation of dozens of frames costs little
 more than one figure. Every animation is rendered at the size it is watched
-at: at least :data:`MIN_WIDTH` pixels wide (even sizes, as H.264 wants), text
+at: at least :data:`MIN_VIDEO_WIDTH` pixels wide (even sizes, as H.264 wants), text
 of at least :data:`MIN_FONT` points.
 """
 from __future__ import annotations
@@ -14,20 +14,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib import patheffects
 
+from .figures import MIN_VIDEO_WIDTH
 from .plots import new_figure, relative_db, scatter_labels
 
 #: Pixels per inch of every animation frame.
 DPI = 100
-#: Narrowest frame (pixels).
-MIN_WIDTH = 800
 #: Smallest text (points): tick labels; titles and labels are larger.
 MIN_FONT = 11
 
 
 def _even_inches(width: float, height: float, dpi: int) -> tuple[float, float]:
     """``(width, height)`` in inches rounded so that both pixel sizes are even, the width
-    at least :data:`MIN_WIDTH` pixels."""
-    w = max(round(width * dpi), MIN_WIDTH)
+    at least :data:`MIN_VIDEO_WIDTH` pixels."""
+    w = max(round(width * dpi), MIN_VIDEO_WIDTH)
     h = round(height * dpi)
     return (w + w % 2) / dpi, (h + h % 2) / dpi
 
@@ -45,7 +44,7 @@ def path_animation_frames(background: np.ndarray, background_labels: Sequence[st
         ``background_labels``;
     path : (m, >=2) PCA coordinates of the path; spectra : (m, n_bins) linear
         magnitudes decoded at each path point; frequencies : (n_bins,) Hz.
-    size, dpi : frame size (inches, at least :data:`MIN_WIDTH` pixels wide) and resolution.
+    size, dpi : frame size (inches, at least :data:`MIN_VIDEO_WIDTH` pixels wide) and resolution.
     ends : labels of the path's two ends (e.g. the notes), written beside them and
         beside their spectra (drawn as grey references).
 
@@ -146,7 +145,7 @@ def descriptor_traversal_frames(panels: Sequence[Mapping], positions: Sequence[f
     stacked : panels one above the other (e.g. vanilla on top, regularised below)
         instead of side by side.
     panel_inches, dpi : size of each map and resolution (the frame is at least
-        :data:`MIN_WIDTH` pixels wide).
+        :data:`MIN_VIDEO_WIDTH` pixels wide).
 
     Returns
     -------
@@ -170,7 +169,7 @@ def descriptor_traversal_frames(panels: Sequence[Mapping], positions: Sequence[f
     need_w = left + cols * panel_inches + (cols - 1) * gap_w + right
     need_h = bottom + rows * panel_inches + (rows - 1) * gap_h + top
     width, height = _even_inches(need_w, need_h, dpi)
-    left += (width - need_w) / 2                  # widened to MIN_WIDTH: centre the maps
+    left += (width - need_w) / 2                  # widened to MIN_VIDEO_WIDTH: centre the maps
     fig = new_figure(width, height, dpi=dpi, layout=None)
     images, labels = [], []
     for k, (panel, v) in enumerate(zip(panels, values)):

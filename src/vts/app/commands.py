@@ -21,7 +21,6 @@ from tqdm.auto import tqdm
 
 from .. import config, paths
 from ..data import AUDIO_EXTENSIONS, main_data
-from ..dsp.render import MAX_FAST_SECONDS, MAX_GRIFFIN_LIM_SECONDS
 from ..features import compute_all
 from ..instruments import canonical
 from ..io import AudioError, atomic_path, check_usable, read_audio, write_wav
@@ -295,13 +294,13 @@ def _check_synth_options(args: argparse.Namespace) -> float:
     seconds = args.seconds if args.seconds is not None else (1.0 if args.point is not None else 3.0)
     if not math.isfinite(seconds) or not seconds > 0:
         raise ValueError(f"--seconds must be a finite number > 0, got {seconds}")
-    if args.reconstruction == "griffin-lim" and seconds > MAX_GRIFFIN_LIM_SECONDS:
+    if args.reconstruction == "griffin-lim" and seconds > config.MAX_GRIFFIN_LIM_SECONDS:
         raise ValueError(f"--seconds {seconds:g}: Griffin-Lim renders at most "
-                         f"{MAX_GRIFFIN_LIM_SECONDS:g} s (its memory grows with the duration, "
+                         f"{config.MAX_GRIFFIN_LIM_SECONDS:g} s (its memory grows with the duration, "
                          f"about 7 MB per second); use --reconstruction fast for longer sounds")
-    if args.reconstruction == "fast" and seconds > MAX_FAST_SECONDS:
+    if args.reconstruction == "fast" and seconds > config.MAX_FAST_SECONDS:
         raise ValueError(f"--seconds {seconds:g}: --reconstruction fast renders at most "
-                         f"{MAX_FAST_SECONDS:g} s")
+                         f"{config.MAX_FAST_SECONDS:g} s")
     if not 2 <= args.steps <= MAX_STEPS:
         raise ValueError(f"--steps must be an integer from 2 to {MAX_STEPS}, got {args.steps}")
     if not math.isfinite(args.scale) or args.scale < 0:

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config
-from ..io import atomic_path, read_json, write_json
+from ..io import atomic_path, read_json, write_json, write_wav
 
 MANIFEST = "manifest.json"
 INDEX = "README.md"
@@ -398,8 +398,6 @@ def save_wav(audio: np.ndarray, name: str, caption: str, *, sample_rate: int = c
     ValueError
         If ``audio`` is empty or not finite (a silent result would hide a bug).
     """
-    from ..io import write_wav
-
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1 or audio.size == 0 or not np.isfinite(audio).all():
         raise ValueError(f"{name}: expected a finite mono signal, got shape {audio.shape}")

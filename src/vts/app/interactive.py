@@ -61,7 +61,7 @@ def latent_space_html(panels: Sequence[Mapping], title: str = ""):
 
 
 def novel_instruments_html(views: Mapping[str, Mapping]):
-    """Interactive version of :func:`plot_novel_instruments` (mixed view, one scene per space)."""
+    """Interactive version of :func:`vts.app.plots.plot_novel_instruments` (mixed view, one scene per space)."""
 
     fig = make_subplots(rows=1, cols=len(views), specs=[[{"type": "scene"}] * len(views)],
                         subplot_titles=list(views))

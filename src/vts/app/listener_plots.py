@@ -2,12 +2,15 @@
 the directions table and the leaderboard (figures returned, never written)."""
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
+from ..listeners import alignment_matrix, study_order
 from .plots import PALETTE
 
 
@@ -35,10 +38,6 @@ def plot_alignment(table: pd.DataFrame, value: str = "spearman", alpha: float = 
         whose ratings fed the regularisation target. Diverging colours centred
         on 0 (on 0.5 for the triplet agreement, a share).
     """
-    from matplotlib.colors import TwoSlopeNorm
-
-    from ..listeners import alignment_matrix, study_order
-
     if table.empty:
         raise ValueError("plot_alignment: empty table")
     values = alignment_matrix(table, value, metric).T            # labels x studies
@@ -91,8 +90,6 @@ def plot_directions(summary: pd.DataFrame, reference: str = "time-averaged MFCC"
     family; a dotted line at ``reference`` (same metric) and, on the
     per-anchor panel, grey ticks at the ``published`` values (label -> score).
     """
-    import textwrap
-
     rows = summary.reset_index(drop=True)
     labels = [f"{r.space}: {r.direction} ({r.metric})" if rows["space"].nunique() > 1
               else f"{r.direction} ({r.metric})" for r in rows.itertuples()]

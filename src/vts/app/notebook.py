@@ -37,15 +37,6 @@ from ..space import TimbreSpace
 from ..topology import descending_curve, descriptor_topology, log_curve
 from . import figures
 
-#: Folder of the notebooks of the repository.
-NOTEBOOKS_DIR = config.PROJECT_ROOT / "notebooks"
-#: Jupyter kernel the notebooks run on (ipykernel's native kernel: the runner's
-#: own interpreter, i.e. the project's venv).
-KERNEL_NAME = "python3"
-#: A notebook file name: two digits, underscore, name.
-NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[A-Za-z0-9_]+\.ipynb$")
-
-
 @dataclass(frozen=True)
 class NoteSpec:
     """A wanted note: instrument (canonical name), note name (``"G#4"``) and dynamic (``"ff"``)."""
@@ -160,8 +151,8 @@ def ensure_models(ctx: NotebookContext, transforms: Iterable[str] | None = None,
     -------
     dict
         Model name (``nsgt-erb-l2``) -> :class:`vts.space.TimbreSpace`,
-        in the order of :func:`vts.plan.model_plan` (per transform vanilla first,
-        for :data:`vts.train.BANDED_TRANSFORMS`, banded; transforms in the order given).
+        in the order of :func:`vts.plan.model_plan` (per transform vanilla first, then
+        the kinds of :func:`vts.plan.space_kinds`; transforms in the order given).
     """
 
     transforms = tuple(ctx.settings.transforms if transforms is None else transforms)
@@ -321,7 +312,7 @@ def reconstruction_examples(space, features, n: int) -> list[dict]:
 
 # ============================================================================ 05 table 1
 def table1_with_paper(table: pd.DataFrame) -> pd.DataFrame:
-    """Our Table 1 rows (:func:`vts.space.write_table1`) with the paper's values beside them.
+    """Our Table 1 rows (:func:`vts.metrics.write_table1`) with the paper's values beside them.
 
     Adds ``paper_loglik`` and ``paper_mse`` (vanilla rows only: the paper's
     Table 1 is unregularised) and ``paper_kl`` (Figure 3: regularised or vanilla).

@@ -39,6 +39,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
+import pandas as pd
+
 from .. import config
 from ..io import atomic_path
 from . import figures
@@ -135,21 +137,26 @@ def _pretty(name: str) -> str:
     return f"{n} · {rest.replace('_', ' ')}" if n != name else name.replace("_", " ")
 
 
+def notebook_title(path: str | os.PathLike) -> str | None:
+    """The first Markdown heading of a notebook file (None without one)."""
+    for cell in json.loads(Path(path).read_text()).get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            for line in "".join(cell.get("source", "")).splitlines():
+                if line.startswith("#") and line.lstrip("#").strip():
+                    return line.lstrip("#").strip()
+    return None
+
+
 def notebook_titles(notebooks_dir: str | os.PathLike) -> dict[str, str]:
-    """``{stem: first Markdown heading}`` of the notebooks in a folder."""
+    """``{stem: first Markdown heading}`` of the readable notebooks of a folder that have one."""
     titles = {}
     for path in sorted(Path(notebooks_dir).glob("*.ipynb")):
         try:
-            cells = json.loads(path.read_text()).get("cells", [])
+            heading = notebook_title(path)
         except (OSError, ValueError):
             continue
-        for cell in cells:
-            lines = "".join(cell.get("source", "")).splitlines() \
-                if cell.get("cell_type") == "markdown" else []
-            heading = next((ln.lstrip("#").strip() for ln in lines if ln.startswith("#")), None)
-            if heading:
-                titles[path.stem] = heading
-                break
+        if heading:
+            titles[path.stem] = heading
     return titles
 
 
@@ -212,8 +219,6 @@ def _audio(rel, entry, caption: bool = True) -> str:
 
 
 def _csv_table(path: Path, rel: str, caption: str, fold: bool = True) -> str:
-    import pandas as pd
-
     try:
         frame = pd.read_csv(path)
     except (OSError, ValueError) as error:

@@ -16,11 +16,17 @@ import numpy as np
 import pandas as pd
 
 from .. import config
-from .. import paths as syn
 from ..data import parse_note
 from ..dsp.descriptors import compute
 from ..io import load_audio
-from ..paths import path_spectra, spectral_distance
+from ..paths import (
+    expressive_path,
+    linear_path,
+    note_trajectory,
+    path_spectra,
+    spectral_distance,
+    spherical_path,
+)
 from .notebook import NoteSpec, note_label, pick_note, slug
 
 #: The interpolation pairs of notebook 07, in the companion page's order: group name ->
@@ -175,7 +181,7 @@ class PairPaths:
     def expressive(self, scale: float) -> np.ndarray:
         """The expressive path with the notes' own motion weighted by ``scale``
         (the paper's 0.7; 0 gives the spherical path)."""
-        return syn.expressive_path(self.traj_a, self.traj_b, self.n_frames, scale=scale,
+        return expressive_path(self.traj_a, self.traj_b, self.n_frames, scale=scale,
                                    z_a=self.z_a, z_b=self.z_b)
 
 
@@ -190,13 +196,13 @@ def interpolation_paths(space, start: pd.Series, end: pd.Series, n_points: int,
     """
 
     z_a, z_b = space.encode_audio([start["path"], end["path"]]).astype(np.float64)
-    traj_a = syn.note_trajectory(space, start["path"])
-    traj_b = syn.note_trajectory(space, end["path"])
+    traj_a = note_trajectory(space, start["path"])
+    traj_b = note_trajectory(space, end["path"])
     n_frames = max(2, round(seconds / space.transform.hop_seconds))
     label = f"{note_label(start)} → {note_label(end)}"
     pair = PairPaths(label, start, end, z_a, z_b, {
-        "linear": syn.linear_path(z_a, z_b, n_points),
-        "spherical": syn.spherical_path(z_a, z_b, n_points)}, traj_a, traj_b, n_frames)
+        "linear": linear_path(z_a, z_b, n_points),
+        "spherical": spherical_path(z_a, z_b, n_points)}, traj_a, traj_b, n_frames)
     pair.paths["expressive"] = pair.expressive(scale)
     return pair
 

@@ -15,12 +15,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
+from matplotlib import colormaps, patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from mpl_toolkits.mplot3d import proj3d
 
 from ..instruments import HELD_OUT_INSTRUMENTS, RATED_INSTRUMENTS
+from ..regularizers import SPACE_KINDS
 
 
 # ============================================================================ style
@@ -44,10 +46,6 @@ def panel_grid(n: int, ncols: int, panel_width: float, panel_height: float):
     return fig, axes[:n]
 
 
-_FAMILY_ORDER = ("woodwind", "brass", "bowed-string", "plucked-string", "keyboard", "percussion",
-                 "other")
-
-
 #: The one instrument palette of every figure and of the explorer: Kelly's
 #: colours of maximum contrast (white and black left out), the rated
 #: instruments first, then the held-out ones, so no two corpus instruments share one.
@@ -63,17 +61,6 @@ def instrument_color(instrument: str) -> str:
         return PALETTE[_PALETTE_ORDER.index(instrument)]
     return PALETTE[len(_PALETTE_ORDER) + sum(map(ord, str(instrument))) % (
         len(PALETTE) - len(_PALETTE_ORDER))]
-
-
-def instrument_colours(instruments) -> dict[str, str]:
-    """``{instrument: colour}`` for several instruments (:func:`instrument_color`)."""
-    return {str(name): instrument_color(str(name)) for name in instruments}
-
-
-def family_color(name: str) -> str:
-    k = _FAMILY_ORDER.index(name) if name in _FAMILY_ORDER else len(_FAMILY_ORDER) - 1
-    rgba = colormaps["Dark2"](k)
-    return "#%02x%02x%02x" % tuple(int(255 * c) for c in rgba[:3])
 
 
 def relative_db(magnitude, floor_db: float = 80.0) -> np.ndarray:
@@ -172,8 +159,6 @@ def plot_timbre_space(space: pd.DataFrame, title: str = "combined timbre space")
     the points' projections (matplotlib's 3-D texts have no extent, so a tight crop would
     cut those near an edge); fine for a static figure, the view is fixed.
     """
-    from matplotlib import patheffects
-
     coords = space.filter(like="dim").to_numpy(dtype=float)
     names = [str(n) for n in space.index]
     fig = new_figure(12.5, 9.5)
@@ -186,8 +171,6 @@ def plot_timbre_space(space: pd.DataFrame, title: str = "combined timbre space")
         ax.set(xlim=(lo[0] - pad[0], hi[0] + pad[0]), ylim=(lo[1] - pad[1], hi[1] + pad[1]),
                zlim=(lo[2] - pad[2], hi[2] + pad[2]))
         ax.set_zlabel("dim 3", fontsize=12, labelpad=8)
-        from mpl_toolkits.mplot3d import proj3d
-
         x2, y2, _ = proj3d.proj_transform(coords[:, 0], coords[:, 1], coords[:, 2],
                                           ax.get_proj())
         where = np.column_stack([x2, y2])
@@ -408,10 +391,6 @@ def plot_novel_instruments(views: Mapping[str, Mapping]):
 
 
 # ============================================================================ 05 trade-off
-#: Kinds of space in the order of their colours in :func:`plot_tradeoff`.
-KIND_COLOURS_ORDER = ("vanilla", "class", "banded", "l2", "gaussian", "student", "prior")
-
-
 def plot_tradeoff(table: pd.DataFrame, x: str = "silhouette_pca", y: str = "listeners_spearman"):
     """Listener agreement against clustering, one point per space.
 
@@ -421,7 +400,7 @@ def plot_tradeoff(table: pd.DataFrame, x: str = "silhouette_pca", y: str = "list
     """
     fig = new_figure(8.0, 5.5)
     ax = fig.subplots()
-    colours = dict(zip(KIND_COLOURS_ORDER, ("#222222", "#F38400", "#882D17", "#0067A5",
+    colours = dict(zip(SPACE_KINDS, ("#222222", "#F38400", "#882D17", "#0067A5",
                                             "#008856", "#875692", "#BE0032")))
     for kind, rows in table.groupby("kind", sort=False):
         cost = rows["mse_vs_vanilla"].clip(lower=0).fillna(0) if "mse_vs_vanilla" in rows \

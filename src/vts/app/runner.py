@@ -16,7 +16,6 @@ its saved state (the explorer's: ~10 MB) would only show "model not found".
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -25,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import nbformat
 import papermill as pm
 from jupyter_client.kernelspec import NoSuchKernel
 from papermill.exceptions import PapermillExecutionError
@@ -87,17 +87,6 @@ def list_notebooks(notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
     return sorted(chosen)
 
 
-def notebook_title(path: str | os.PathLike) -> str:
-    """The first Markdown heading of a notebook (else its name)."""
-    nb = json.loads(Path(path).read_text())
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") == "markdown":
-            for line in "".join(cell.get("source", "")).splitlines():
-                if line.startswith("#"):
-                    return line.lstrip("#").strip()
-    return Path(path).stem
-
-
 def run_notebook(path: str | os.PathLike, output: str | os.PathLike, parameters: Mapping,
                  kernel_name: str = KERNEL_NAME) -> Path:
     """Execute one notebook with papermill; raise :class:`NotebookError` on failure.
@@ -137,8 +126,6 @@ def strip_widget_state(path: str | os.PathLike) -> int:
     The notebook-level ``metadata.widgets`` (every widget model's state) goes, and each
     widget view output keeps only a plain-text note (:data:`WIDGET_NOTE`).
     """
-    import nbformat
-
     path = Path(path)
     book = nbformat.read(path, as_version=4)
     changed = int(book.metadata.pop("widgets", None) is not None)
@@ -191,7 +178,7 @@ def run_notebooks(profile: str = "default", only=None, output_dir=None, models_d
     params = {"profile": profile, "models_dir": str(models), "figures_dir": str(out),
               "seed": int(seed)}
     runs: list[NotebookRun] = []
-    titles = {p.stem: notebook_title(p) for p in list_notebooks(notebooks_dir)}
+    titles = {p.stem: page.notebook_title(p) or p.stem for p in list_notebooks(notebooks_dir)}
     bar = tqdm(paths, desc="notebooks", unit="notebook", disable=not progress)
     try:
         for path in bar:

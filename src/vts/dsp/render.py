@@ -23,8 +23,8 @@ Memory
     about 7 MB per second of output through an NSGT (measured:
     ``benchmarks/bench_render_memory.py`` -> ``benchmarks/results/render_memory.json``).
     :func:`check_duration` therefore refuses, before any work, Griffin-Lim
-    renders longer than :data:`MAX_GRIFFIN_LIM_SECONDS` and additive renders
-    longer than :data:`MAX_FAST_SECONDS` (about 0.5 MB per second).
+    renders longer than :data:`vts.config.MAX_GRIFFIN_LIM_SECONDS` and additive renders
+    longer than :data:`vts.config.MAX_FAST_SECONDS` (about 0.5 MB per second).
 """
 from __future__ import annotations
 
@@ -49,8 +49,6 @@ MOMENTUM = 0.99
 FADE_SECONDS = 0.01
 #: Floor of displayed spectra (dB re 1).
 FLOOR_DB = -120.0
-MAX_GRIFFIN_LIM_SECONDS = config.MAX_GRIFFIN_LIM_SECONDS
-MAX_FAST_SECONDS = config.MAX_FAST_SECONDS
 
 
 def check_duration(seconds, method: str = "griffin-lim") -> float:
@@ -58,8 +56,8 @@ def check_duration(seconds, method: str = "griffin-lim") -> float:
 
     The guard of :func:`render` and :func:`griffin_lim`, called before any
     allocation: a duration must be finite and > 0, at most
-    :data:`MAX_GRIFFIN_LIM_SECONDS` for Griffin-Lim (the message names the
-    limit and ``method="fast"``) and :data:`MAX_FAST_SECONDS` for additive
+    :data:`vts.config.MAX_GRIFFIN_LIM_SECONDS` for Griffin-Lim (the message names the
+    limit and ``method="fast"``) and :data:`vts.config.MAX_FAST_SECONDS` for additive
     rendering.
     """
     try:
@@ -69,12 +67,14 @@ def check_duration(seconds, method: str = "griffin-lim") -> float:
     if not math.isfinite(value) or not value > 0:
         raise ValueError(f"render: seconds must be finite and > 0, got {seconds}")
     if method == "fast":
-        if value > MAX_FAST_SECONDS:
-            raise ValueError(f"render: {value:g} s is longer than the {MAX_FAST_SECONDS:g} s "
-                             f"limit of additive rendering (MAX_FAST_SECONDS)")
-    elif value > MAX_GRIFFIN_LIM_SECONDS:
+        if value > config.MAX_FAST_SECONDS:
+            raise ValueError(f"render: {value:g} s is longer than the "
+                             f"{config.MAX_FAST_SECONDS:g} s limit of additive rendering "
+                             f"(config.MAX_FAST_SECONDS)")
+    elif value > config.MAX_GRIFFIN_LIM_SECONDS:
         raise ValueError(f"render: {value:g} s of Griffin-Lim is longer than its "
-                         f"{MAX_GRIFFIN_LIM_SECONDS:g} s limit (MAX_GRIFFIN_LIM_SECONDS: its "
+                         f"{config.MAX_GRIFFIN_LIM_SECONDS:g} s limit "
+                         f"(config.MAX_GRIFFIN_LIM_SECONDS: its "
                          f"memory grows with the duration, ~7 MB/s); use method='fast' "
                          f"(additive rendering) for long sounds")
     return value
@@ -521,8 +521,8 @@ def render(magnitudes, transform, seconds: float, *, method: str = "griffin-lim"
     ------
     ValueError
         On bad input, and before any work when ``seconds`` exceeds
-        :data:`MAX_GRIFFIN_LIM_SECONDS` (Griffin-Lim) or :data:`MAX_FAST_SECONDS`
-        (:func:`check_duration`).
+        :data:`vts.config.MAX_GRIFFIN_LIM_SECONDS` (Griffin-Lim) or
+        :data:`vts.config.MAX_FAST_SECONDS` (:func:`check_duration`).
 
     Examples
     --------

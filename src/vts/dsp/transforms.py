@@ -62,7 +62,7 @@ transform is circular over ``Ls``. :meth:`Transform.inverse` accepts any
 number of frames >= ``NSGT_MIN_FRAMES``. Building an NSGT object costs about 10-20 ms, so the
 objects are cached per (scale, sample rate, ``Ls``) (:func:`_nsgt_engine`),
 and the feature pipeline analyses every note on a fixed length
-(:data:`ANALYSIS_SECONDS`, see :func:`analysis_window`) so that a single
+(:data:`ANALYSIS_SECONDS`, see :func:`vts.dsp.frames.analysis_window`) so that a single
 object serves the whole corpus.
 
 nsgt 0.19 needs a small shim on numpy >= 2: :mod:`vts.dsp.nsgt_compat`.
@@ -166,7 +166,7 @@ TRANSFORM_NAMES = tuple(config.TRANSFORMS)
 #: Fewest frames an NSGT analyses (every nsgt window spans at least 4 samples).
 NSGT_MIN_FRAMES = 4
 #: Fixed analysis length (s) of the feature pipeline: the first 2 s of each
-#: note, zero-padded when shorter (see :func:`analysis_window`).
+#: note, zero-padded when shorter (see :func:`vts.dsp.frames.analysis_window`).
 ANALYSIS_SECONDS = 2.0
 
 
