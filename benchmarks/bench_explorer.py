@@ -43,6 +43,7 @@ Usage: ``python benchmarks/bench_explorer.py [--quick] [--model DIR] [--browser]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -88,19 +89,20 @@ def _space(model: str | None):
 
     if model:
         return TimbreSpace.load(model), "given"
-    showcase = model_name(config.DEFAULT_TRANSFORM, PROFILES["default"].showcase)
+    profile = PROFILES["default"]
+    showcase = model_name(config.DEFAULT_TRANSFORM, profile.showcase)
     trained = config.models_dir() / showcase
     if (trained / "config.json").is_file():
         return TimbreSpace.load(trained), "trained"
     from vts.features import load_features
-    from vts.profiles import get_profile
     from vts.train import train_space
 
     out = config.build_dir() / "bench-explorer" / showcase
-    cfg = get_profile("default", stage1_epochs=1, stage2_epochs=1, iwae_samples=8,
-                      profile="bench-standin")
+    cfg = dataclasses.replace(profile.config(profile.showcase), stage1_epochs=1,
+                              stage2_epochs=1, iwae_samples=8, profile="bench-standin")
     print(f"no trained space; stand-in (trained unless current) in {out}", flush=True)
-    return train_space(load_features("nsgt-erb"), None, cfg, out, True, progress=True), \
+    return train_space(load_features(config.DEFAULT_TRANSFORM), None, cfg, out, True,
+                       progress=True), \
         "stand-in (2 epochs)"
 
 

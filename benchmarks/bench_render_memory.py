@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python benchmarks/bench_render_memory.py [--seconds 60 600] [--n-iter 4]
 
 Griffin-Lim through an NSGT holds the coefficients of the whole sound, so its
-memory grows with the duration; :data:`vts.dsp.render.MAX_GRIFFIN_LIM_SECONDS`
+memory grows with the duration; :data:`vts.config.MAX_GRIFFIN_LIM_SECONDS`
 is the longest render :func:`vts.dsp.render` accepts, and additive rendering
 (``method="fast"``) is the way to longer sounds. This measures both, each
 render in a fresh subprocess (nothing is trained): the real ``nsgt-erb``
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n-iter", type=int, default=4, help="Griffin-Lim iterations")
     args, _ = parser.parse_known_args(argv)   # benchmarks/run.py passes its own arguments
 
-    from vts.dsp.render import MAX_FAST_SECONDS, MAX_GRIFFIN_LIM_SECONDS
+    from vts.config import MAX_FAST_SECONDS, MAX_GRIFFIN_LIM_SECONDS
 
     runs = []
     for seconds in args.seconds:

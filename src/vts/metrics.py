@@ -378,7 +378,6 @@ def evaluate_space(space: TimbreSpace, features, target: pd.DataFrame | None = N
 
 
 # -- Table 1 ------------------------------------------------------------------------
-#: Row order of the kinds in Table 1.
 #: Values printed in Esling et al. (2018), DAFx, as restated in PAPER.md:
 #: Table 1 (test set, unregularised): log p(x) and mean ||x - x~||^2; Figure 3:
 #: KL fit of latent to timbre distances (regularised, vanilla). The paper's

@@ -70,11 +70,11 @@ def check_duration(seconds, method: str = "griffin-lim") -> float:
         if value > config.MAX_FAST_SECONDS:
             raise ValueError(f"render: {value:g} s is longer than the "
                              f"{config.MAX_FAST_SECONDS:g} s limit of additive rendering "
-                             f"(config.MAX_FAST_SECONDS)")
+                             f"(vts.config.MAX_FAST_SECONDS)")
     elif value > config.MAX_GRIFFIN_LIM_SECONDS:
         raise ValueError(f"render: {value:g} s of Griffin-Lim is longer than its "
                          f"{config.MAX_GRIFFIN_LIM_SECONDS:g} s limit "
-                         f"(config.MAX_GRIFFIN_LIM_SECONDS: its "
+                         f"(vts.config.MAX_GRIFFIN_LIM_SECONDS: its "
                          f"memory grows with the duration, ~7 MB/s); use method='fast' "
                          f"(additive rendering) for long sounds")
     return value
