@@ -18,6 +18,7 @@ from vts.space import (
     SPACE_FILES,
     SpaceError,
     TimbreSpace,
+    space_kind,
 )
 
 N_BINS, LATENT = get_transform("nsgt-erb").n_bins, 4
@@ -280,3 +281,12 @@ def test_encode_audio_of_a_file_applies_the_one_rule(saved, tmp_path):
     with pytest.raises(AudioError, match="quiet.wav: silent"):
         space.encode_audio(quiet)
     assert space.encode_audio(np.full(22050, 1e-6, np.float32)).shape == (LATENT,)   # arrays
+
+
+def test_space_kind_from_config():
+    assert space_kind({"kind": "l2", "regularized": True}) == "l2"
+    assert space_kind({"kind": "listener", "regularized": False}) == "listener"
+    assert space_kind({"regularized": False}) == "vanilla"
+    assert space_kind({}) == "vanilla"
+    assert space_kind({"regularized": True, "training": {"reg_kind": "gaussian"}}) == "gaussian"
+    assert space_kind({"regularized": True}) == "class"

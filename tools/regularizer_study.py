@@ -75,7 +75,7 @@ def main() -> int:
     rows = []
     for name, space in spaces.items():
         training = space.config["training"]
-        rows.append({"space": name, "kind": space.config.get("kind", "vanilla"),
+        rows.append({"space": name, "kind": space.kind,
                      "alpha": training["alpha"] if space.regularized else 0.0,
                      "dims": (training["reg_dims"] if training["reg_dims"] == "all"
                               else f"{training['reg_dims']} {training['reg_n_dims']}")

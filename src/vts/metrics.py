@@ -38,7 +38,7 @@ from .regularizers import (
     perceptual_regularizer,
     regularizer_floor,
 )
-from .space import TimbreSpace, write_csv
+from .space import TimbreSpace, space_kind, write_csv
 from .stimuli import embed_stimuli, load_study_audio
 
 #: Held-out notes a class needs to enter ``spearman_test_wellsampled``.
@@ -418,11 +418,10 @@ def collect_metrics(models_root: str | os.PathLike) -> pd.DataFrame:
             continue
         metrics = read_json(d / "metrics.json")
         config = read_json(d / "config.json")
-        if config.get("kind") == "listener":   # the vanilla model with a distance recipe:
-            continue                           # scored in notebook 11, not a Table 1 row
+        kind = space_kind(config)
+        if kind == "listener":    # the vanilla model with a distance recipe: scored in
+            continue              # notebook 11, not a Table 1 row
         regularized = bool(config.get("regularized", metrics.get("regularized")))
-        kind = config.get("kind") or (config.get("training", {}).get("reg_kind", "class")
-                                      if regularized else "vanilla")
         training = config.get("training", {})
         dims = training.get("reg_dims", "all")
         metrics.update(model=d.name, transform=config.get("transform", metrics.get("transform")),

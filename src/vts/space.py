@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,18 @@ class SpaceError(RuntimeError):
 
 
 # -- writing -------------------------------------------------------------------
+def space_kind(config: Mapping) -> str:
+    """The kind of a saved space from its ``config.json``: ``vanilla``, a regulariser's
+    kind (``class``, ``banded``, ``l2`` ...) or ``listener`` (a vanilla model with the
+    distance recipe of :mod:`vts.listener_space`). Spaces written before kinds were
+    recorded: ``vanilla``, or their ``training.reg_kind``."""
+    if config.get("kind"):
+        return str(config["kind"])
+    if not config.get("regularized"):
+        return "vanilla"
+    return str(config.get("training", {}).get("reg_kind", "class"))
+
+
 def _state_dict_cpu(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
 
@@ -250,6 +262,11 @@ class TimbreSpace:
     @property
     def regularized(self) -> bool:
         return bool(self.config.get("regularized", False))
+
+    @property
+    def kind(self) -> str:
+        """:func:`space_kind` of this space."""
+        return space_kind(self.config)
 
     @property
     def latent_dim(self) -> int:

@@ -381,7 +381,7 @@ def space_info(space) -> dict:
                       "fmin_hz": float(tr.frequencies[0]), "fmax_hz": float(tr.frequencies[-1]),
                       "hop_seconds": float(tr.hop_seconds)},
         "regularized": space.regularized,
-        "kind": cfg.get("kind") or ("regularized" if space.regularized else "vanilla"),
+        "kind": space.kind,
         "listener_of": cfg.get("listener_of"),
         "model": {k: model.get(k) for k in ("latent_dim", "hidden_units", "n_hidden_layers",
                                             "likelihood")},

@@ -282,8 +282,7 @@ def latent_panel(space, rng: np.random.Generator, max_points: int, split: str = 
     cents = pd.DataFrame(space.to_pca(space.centroids.to_numpy(np.float64)),
                          index=space.centroids.index)
     m = space.metrics
-    kind = space.config.get("kind", "regularized" if space.regularized else "vanilla")
-    title = (f"{space.transform_name} {kind}\nsilhouette {m.get('silhouette_pca', np.nan):.2f}, "
+    title = (f"{space.transform_name} {space.kind}\nsilhouette {m.get('silhouette_pca', np.nan):.2f}, "
              f"nearest centroid {100 * m.get('centroid_accuracy', np.nan):.0f} %, "
              f"R - floor {m.get('kl_timbre_excess', np.nan):.3g}")
     variance = space.pca.explained_variance_ratio_

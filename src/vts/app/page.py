@@ -264,7 +264,7 @@ def _render(root: Path, rel: str, entry: dict, stems: set[str],
     kind = entry.get("kind")
     if suffix == ".mp4":
         return _video(rel, entry)
-    if suffix in (".png", ".jpg", ".jpeg", ".svg", ".gif"):
+    if suffix in (".png", ".jpg", ".jpeg", ".svg"):
         return _image(rel, entry, root)
     if kind == "sound":
         return _audio(rel, entry)

@@ -54,10 +54,6 @@ class PlotView(anywidget.AnyWidget):
         return cls(kind=kind, figure=fig.to_plotly_json(), dynamic=dynamic,
                    layout=W.Layout(width="100%"), **traits)
 
-    def traces(self) -> list:
-        """The figure's traces as plotly objects (with their current dynamic values)."""
-        return list(go.Figure(self.figure).data)
-
 
 def floats(data: bytes, n: int = 0) -> np.ndarray:
     """Float32 bytes sent to the browser, as an array (``n`` columns when given)."""

@@ -15,12 +15,11 @@ from .plots import frequency_ticks, new_figure, panel_grid
 
 
 # ============================================================================ 07 paths
-def _spectrogram(ax, spectra: np.ndarray, frequencies: np.ndarray, top: float, floor_db: float,
-                 cmap: str = "magma"):
+def _spectrogram(ax, spectra: np.ndarray, frequencies: np.ndarray, top: float, floor_db: float):
     """Decoded spectra ``(n_steps, n_bins)`` as an image (steps across, bins up, dB re the
     common maximum ``top``, floored ``floor_db`` under it); returns the image."""
     db = 20 * np.log10(np.maximum(np.asarray(spectra, dtype=np.float64), 1e-12))
-    im = ax.imshow(np.maximum(db, top - floor_db).T, origin="lower", aspect="auto", cmap=cmap,
+    im = ax.imshow(np.maximum(db, top - floor_db).T, origin="lower", aspect="auto", cmap="magma",
                    vmin=top - floor_db, vmax=top, interpolation="nearest")
     frequency_ticks(ax, frequencies)
     return im
