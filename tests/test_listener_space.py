@@ -140,10 +140,16 @@ def test_listener_distances_use_the_learned_metric(listener_dir, space_dir, toy_
     assert "in-sample" in ev.format_table(both.table)
 
 
-def test_listener_space_is_rebuilt_only_when_stale(listener_dir, space_dir, toy_studies):
+def test_listener_space_is_rebuilt_only_when_stale(listener_dir, space_dir, toy_studies,
+                                                  monkeypatch):
     before = (listener_dir / "listener.json").stat().st_mtime_ns
     kwargs = {"direction": "learned diagonal (ridge), code mean + spread", "metric": "euclidean"}
     ls.build_listener_space(space_dir, listener_dir, toy_studies, **kwargs)
+    assert (listener_dir / "listener.json").stat().st_mtime_ns == before
+    with monkeypatch.context() as m:       # a current space is found without decoding audio
+        m.setattr(st, "load_study_audio", lambda *a: pytest.fail("study audio decoded"))
+        ls.build_listener_space(space_dir, listener_dir, [s.folder for s in toy_studies],
+                                **kwargs)
     assert (listener_dir / "listener.json").stat().st_mtime_ns == before
     ls.build_listener_space(space_dir, listener_dir, toy_studies[:1] + toy_studies[1:],
                             force=True, **kwargs)

@@ -487,16 +487,16 @@ def target_check(summary: pd.DataFrame, direction: str | None = None, metric: st
 
 # --------------------------------------------------------------------------- listener space
 
-def _recipe_fingerprint(vanilla_dir: Path, studies: Sequence[st.StudyAudio], direction: Direction,
-                        metric: str) -> str:
+def _recipe_fingerprint(vanilla_dir: Path, ratings: Sequence[tuple[str, np.ndarray]],
+                        direction: Direction, metric: str) -> str:
     digest = hashlib.sha256()
     digest.update((vanilla_dir / "config.json").read_bytes())
     digest.update((vanilla_dir / "model.safetensors").read_bytes())
     digest.update(repr((direction, metric, RECIPE_VERSION, st.ACTIVE_KL_NATS, st.ATTACK_SECONDS,
                         st.ACTIVE_DB, RIDGE_GRID)).encode())
-    for s in sorted(studies, key=lambda s: s.name):
-        digest.update(s.name.encode())
-        digest.update(np.ascontiguousarray(s.dissimilarity).tobytes())
+    for name, dissimilarity in sorted(ratings, key=lambda r: r[0]):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(dissimilarity).tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -538,8 +538,7 @@ def build_listener_space(vanilla_dir, out_dir, studies=None, *,
         metric = chosen.metric
     elif metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    studies = st.load_studies(studies)
-    fingerprint = _recipe_fingerprint(vanilla_dir, studies, chosen, metric)
+    fingerprint = _recipe_fingerprint(vanilla_dir, st.study_ratings(studies), chosen, metric)
     if not force and (out_dir / "config.json").is_file() and (out_dir / RECIPE_FILE).is_file():
         try:
             if read_json(out_dir / RECIPE_FILE)["info"]["fingerprint"] == fingerprint:
@@ -547,6 +546,7 @@ def build_listener_space(vanilla_dir, out_dir, studies=None, *,
                 return out_dir
         except (KeyError, TypeError, ValueError, OSError, RuntimeError):
             pass
+    studies = st.load_studies(studies)            # decoded only when the recipe is refitted
     dims = st.active_dims(vanilla, training) if chosen.dims == "active" else None
     listeners = {s.name: s.dissimilarity for s in studies}
     codes = {s.name: st.encode_study(vanilla, s) for s in

@@ -136,19 +136,31 @@ def load_study_audio(study_dir: str | os.PathLike) -> StudyAudio:
                       stimuli=list(study.stimuli), signals=signals)
 
 
+def _study_list(study_dirs) -> list:
+    if study_dirs is None:
+        return list(list_studies())
+    if isinstance(study_dirs, (str, os.PathLike, StudyAudio)):
+        return [study_dirs]
+    return list(study_dirs)
+
+
 def load_studies(study_dirs=None) -> list[StudyAudio]:
     """Several studies (default: every study of :func:`vts.perception.list_studies`)."""
-    if study_dirs is None:
-        study_dirs = list_studies()
-    elif isinstance(study_dirs, (str, os.PathLike, StudyAudio)):
-        study_dirs = [study_dirs]
-    studies = [load_study_audio(s) for s in study_dirs]
+    studies = [load_study_audio(s) for s in _study_list(study_dirs)]
     if not studies:
         raise ValueError("no study given")
     names = [s.name for s in studies]
     if len(set(names)) != len(names):
         raise ValueError(f"two studies share a name: {names}")
     return studies
+
+
+def study_ratings(study_dirs=None) -> list[tuple[str, np.ndarray]]:
+    """``(name, dissimilarity matrix)`` of each study, as :func:`load_studies` would give
+    them, without decoding any audio."""
+    return [(s.name, np.asarray(s.dissimilarity, dtype=np.float64))
+            for s in (x if isinstance(x, StudyAudio) else load_study(x)
+                      for x in _study_list(study_dirs))]
 
 
 # --------------------------------------------------------------------------- baselines
