@@ -1,6 +1,8 @@
 """The notebook runner, the notebook helpers, and every notebook run on the smoke profile."""
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -12,12 +14,11 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import synthetic
 from vts import config
-from vts.app import cli, figures, runner
+from vts.app import cli, figures, pairs, runner
 from vts.app import notebook as nb
-from vts.app import pairs
 from vts.metrics import family_distances
-from vts.profiles import PROFILES, get_settings
 from vts.plan import model_plan
+from vts.profiles import PROFILES, get_settings
 
 REPO_NOTEBOOKS = config.PROJECT_ROOT / "notebooks"
 #: The notebooks of this module's owner (10_explorer belongs to the widgets; it is run too).
@@ -93,13 +94,49 @@ def test_runner_names_the_failing_notebook_and_cell(tmp_path):
     _write_notebook(folder, "03_never", "raise SystemExit('must not run')")
     with pytest.raises(runner.NotebookError) as error:
         runner.run_notebooks("smoke", output_dir=tmp_path / "fig", models_dir=tmp_path / "m",
-                         build_dir=tmp_path / "build", notebooks_dir=folder, progress=False)
+                         build_dir=tmp_path / "build", notebooks_dir=folder, progress=False,
+                         jobs=1)
     message = str(error.value)
     assert "notebook 02_broken failed in cell" in message
     assert "RuntimeError: boom in cell" in message and "raise RuntimeError" in message
     assert str(tmp_path / "build" / "notebooks" / "02_broken.ipynb") in message
     assert not (tmp_path / "build" / "notebooks" / "03_never.ipynb").exists()
     assert (tmp_path / "fig" / "README.md").is_file()   # the index is written anyway
+
+
+def test_notebooks_side_by_side_stop_starting_at_a_failure(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _write_notebook(folder, "01_broken", "raise RuntimeError('boom early')")
+    _write_notebook(folder, "02_slow",
+                    "import os, time\n"
+                    "from vts.app import figures, notebook as nb\n"
+                    "ctx = nb.setup('02_slow', profile, models_dir, figures_dir, seed)\n"
+                    "time.sleep(8)\n"
+                    "figures.save_text(os.environ['OMP_NUM_THREADS'], 'threads.txt', 'Its threads')")
+    _write_notebook(folder, "03_never", "raise SystemExit('must not run')")
+    with pytest.raises(runner.NotebookError, match="notebook 01_broken failed in cell"):
+        runner.run_notebooks("smoke", output_dir=tmp_path / "fig", models_dir=tmp_path / "m",
+                             build_dir=tmp_path / "build", notebooks_dir=folder,
+                             progress=False, jobs=2)
+    # the notebook running beside the failure was let finish (on one thread); none started after
+    assert (tmp_path / "fig" / "02_slow" / "threads.txt").read_text() == "1"
+    assert "02_slow/threads.txt" in figures.read_manifest(tmp_path / "fig")["artefacts"]
+    assert not (tmp_path / "build" / "notebooks" / "03_never.ipynb").exists()
+    assert (tmp_path / "fig" / "README.md").is_file()
+
+
+def test_manifest_updates_from_processes_side_by_side_are_all_kept(tmp_path):
+    code = ("import sys\nfrom pathlib import Path\nfrom vts.app import figures\n"
+            "root, k = Path(sys.argv[1]), sys.argv[2]\n"
+            "for i in range(40):\n"
+            "    p = root / f'nb{k}' / f'{i}.txt'\n    p.parent.mkdir(exist_ok=True)\n"
+            "    p.write_text('x')\n"
+            "    figures.register(p, f'artefact {i}', root, f'nb{k}')\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(k)])
+             for k in range(3)]
+    assert [p.wait() for p in procs] == [0, 0, 0]
+    assert len(figures.read_manifest(tmp_path)["artefacts"]) == 120
 
 
 def test_main_reports_errors_without_traceback(tmp_path, capsys):

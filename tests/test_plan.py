@@ -50,3 +50,44 @@ def test_train_all_refuses_a_models_folder_another_writer_holds(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def _complete(models, kinds):
+    return {k for k in kinds if (models / f"nsgt-erb-{k}" / "config.json").is_file()}
+
+
+def test_spaces_trained_side_by_side_equal_those_trained_one_by_one(project, capfd):
+    from test_train import assert_same_weights
+    from vts.data import load_catalog
+    from vts.features import load_features
+
+    load_features("nsgt-erb", load_catalog(progress=False), progress=False)
+    kinds = ["vanilla", *PROFILES["smoke"].kinds]
+    serial, parallel = project / "serial", project / "parallel"
+    one = train_all("smoke", transforms=("nsgt-erb",), out_root=serial, progress=False,
+                    table_dir=project / "t1", jobs=1, num_threads=1)
+    # a file where the l2 space's folder belongs: that space fails in its worker
+    parallel.mkdir()
+    (parallel / "nsgt-erb-l2").write_text("not a space")
+    with pytest.raises(FileExistsError, match="nsgt-erb-l2"):
+        train_all("smoke", transforms=("nsgt-erb",), out_root=parallel, progress=True,
+                  table_dir=project / "t2", jobs=2)
+    assert "nsgt-erb-l2: training failed" in capfd.readouterr().err
+    # what was in training when it failed was let finish; nothing was started after it
+    assert _complete(parallel, kinds) == {"vanilla", "class", "banded"}
+    (parallel / "nsgt-erb-l2").unlink()
+    two = train_all("smoke", transforms=("nsgt-erb",), out_root=parallel, progress=False,
+                    table_dir=project / "t2", jobs=2)
+    assert _complete(parallel, kinds) == set(kinds)
+    for kind in kinds:
+        assert_same_weights(serial / f"nsgt-erb-{kind}", parallel / f"nsgt-erb-{kind}")
+    assert not (parallel / "nsgt-erb-vanilla" / "stage1.pt").exists()
+    assert (parallel / "nsgt-erb-listener" / "config.json").is_file()
+    cols = ["model", "test_mse", "spearman", "silhouette_pca"]
+    assert one[cols].equals(two[cols])
+
+
+def test_jobs_must_be_a_positive_integer(tmp_path):
+    with pytest.raises(ValueError, match="jobs must be a positive integer"):
+        train_all("smoke", transforms=("nsgt-erb",), out_root=tmp_path / "m", progress=False,
+                  jobs=0)

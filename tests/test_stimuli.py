@@ -140,3 +140,26 @@ def test_encode_stimulus_matches_the_space(space, toy_studies):
     assert c.var0 is not None and (c.var > 0).all()
     assert c.attack.sum() >= 1 and not (c.attack & ~c.active).any()
     assert c.all_frames.shape[0] == c.active.shape[0] > c.frames.shape[0] - 1
+
+
+def test_a_study_is_analysed_once_per_transform(space, synthetic_root, monkeypatch):
+    study = st.load_study_audio(synthetic_root / "timbre" / "studies" / "Toy2024")
+    calls = []
+    analyse = st.analyse_stimulus
+
+    def counted(audio, transform):
+        calls.append(transform)
+        return analyse(audio, transform)
+
+    monkeypatch.setattr(st, "analyse_stimulus", counted)
+    first = st.encode_study(space, study)
+    again = st.encode_study(space, study)      # a second space of the same transform
+    assert len(calls) == len(study)
+    # the shared analysis gives what analysing each stimulus afresh gives
+    for c, d, signal in zip(first, again, study.signals):
+        fresh = st.encode_stimulus(space, signal)
+        for got in (c, d):
+            np.testing.assert_array_equal(got.mu0, fresh.mu0)
+            np.testing.assert_array_equal(got.all_mu, fresh.all_mu)
+            np.testing.assert_array_equal(got.active, fresh.active)
+    assert len(calls) == 2 * len(study)        # encode_stimulus without a study analyses

@@ -260,7 +260,7 @@ def test_train_all_twins_share_stage_one_and_write_table1(tmp_path, data, monkey
     monkeypatch.setattr(vts.perception, "list_studies", lambda: [])
     models, figures = tmp_path / "models", tmp_path / "figures"
     monkeypatch.setenv("VTS_FIGURES_DIR", str(figures))
-    table = train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False)
+    table = train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False, jobs=1)
     assert calls == ["nsgt-erb"]
     kinds = ["vanilla", *PROFILES["smoke"].kinds]
     assert sorted(p.name for p in models.iterdir() if p.is_dir()) == sorted(f"nsgt-erb-{k}" for k in kinds)
@@ -295,7 +295,7 @@ def test_train_all_twins_share_stage_one_and_write_table1(tmp_path, data, monkey
     stamp = (models / "nsgt-erb-vanilla" / "model.safetensors").stat().st_mtime_ns
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False)
+        train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False, jobs=1)
     assert (models / "nsgt-erb-vanilla" / "model.safetensors").stat().st_mtime_ns == stamp
 
     # with rated studies, the listener space is built from the vanilla space; a study
@@ -309,12 +309,12 @@ def test_train_all_twins_share_stage_one_and_write_table1(tmp_path, data, monkey
     monkeypatch.setattr(sys.modules["vts.plan"], "build_listener_space", unreadable)
     with pytest.warns(UserWarning, match="nsgt-erb-listener: listener space not built "
                                          r"\(study-b/ratings.csv: no rating\)"):
-        train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False)
+        train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False, jobs=1)
     assert (models / "nsgt-erb-vanilla" / "model.safetensors").stat().st_mtime_ns == stamp
     monkeypatch.setattr(sys.modules["vts.plan"], "build_listener_space",
                         lambda vanilla, out, studies, progress=False:
                         built.append((vanilla, out, list(studies))))
-    train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False)
+    train_all("smoke", transforms=("nsgt-erb",), out_root=models, progress=False, jobs=1)
     assert built == [(models / "nsgt-erb-vanilla", models / "nsgt-erb-listener",
                       ["study-a", "study-b"])]
 

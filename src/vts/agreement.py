@@ -348,6 +348,22 @@ def _unique_draw(rng, n: int) -> np.ndarray:
     return np.unique(rng.integers(0, n, size=n))
 
 
+@lru_cache(maxsize=32)
+def _stimulus_draws(seed: int, sizes: tuple[int, ...], n_boot: int) -> tuple[tuple, ...]:
+    """The bootstrap draws of :func:`study_scores`: per study (of ``sizes`` stimuli,
+    in order), ``n_boot`` arrays of distinct stimulus indices, from one stream
+    seeded by ``seed``. Every representation scored on the same studies meets
+    the same draws, so they are made once (read-only)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for n in sizes:
+        draws = tuple(_unique_draw(rng, n) for _ in range(n_boot))
+        for d in draws:
+            d.setflags(write=False)
+        out.append(draws)
+    return tuple(out)
+
+
 def _bootstrap_draws(m: np.ndarray, l_: np.ndarray, draws: Sequence[np.ndarray], spearman: bool,
                      triplet: bool, margin: float) -> tuple[np.ndarray, np.ndarray]:
     """Whole-matrix Spearman and triplet agreement of the sub-matrices of ``draws``
@@ -581,12 +597,12 @@ def study_scores(model_ds: Mapping[str, np.ndarray], listener_ds: Mapping[str, n
         out["pearson"] = float(np.nanmean([studies[s]["pearson"] for s in names]))
     n_boot = _positive_int(n_boot, "n_boot")
     _check_level(level)
-    rng = np.random.default_rng(seed)
+    study_draws = _stimulus_draws(int(seed), tuple(len(pairs[s][0]) for s in names), n_boot)
     spear = np.full((len(names), n_boot), np.nan)
     trip = np.full((len(names), n_boot), np.nan)
     for k, s in enumerate(names):
         m, l_ = pairs[s]
-        draws = [_unique_draw(rng, len(m)) for _ in range(n_boot)]
+        draws = study_draws[k]
         if np.isnan(studies[s]["per_anchor"]) and np.isnan(studies[s]["spearman"]):
             continue
         spear[k], trip[k] = _bootstrap_draws(m, l_, draws, whole_part, anchor_part, margin)

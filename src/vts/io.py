@@ -395,7 +395,7 @@ def _lock_holder(fd: int) -> dict:
 
 
 @contextlib.contextmanager
-def folder_lock(path: str | os.PathLike, what: str) -> Iterator[Path]:
+def folder_lock(path: str | os.PathLike, what: str, wait: bool = False) -> Iterator[Path]:
     """Hold the exclusive lock of folder ``path`` (``<path>/.lock``) for the ``with`` block.
 
     One writer per folder: a second process asking for the lock of the same
@@ -416,6 +416,9 @@ def folder_lock(path: str | os.PathLike, what: str) -> Iterator[Path]:
         The folder (created if missing).
     what : str
         Who writes, for the message of the others (``"vts train"``).
+    wait : bool
+        Wait for the holder to finish instead of raising :class:`LockError`
+        (notebooks running side by side that each train what is missing).
 
     Yields
     ------
@@ -439,7 +442,7 @@ def folder_lock(path: str | os.PathLike, what: str) -> Iterator[Path]:
         return
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as error:
         holder = _lock_holder(fd)
         os.close(fd)
@@ -470,6 +473,23 @@ def folder_lock(path: str | os.PathLike, what: str) -> Iterator[Path]:
             os.ftruncate(fd, 0)
         except OSError:
             pass
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def shared_file_lock(path: str | os.PathLike) -> Iterator[Path]:
+    """Hold the exclusive ``fcntl.flock`` of the lock file ``path`` for the ``with``
+    block, waiting for it: for the short read-modify-write updates of a file that
+    several processes share (the figures manifest, while notebooks run side by
+    side). Unlike :func:`folder_lock` it waits rather than refuses."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield path
+    finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 

@@ -1,7 +1,9 @@
 """The spaces a profile trains, their names and order, and training them all (``make train``).
 
 Per transform the vanilla space comes first: every regularised kind of that
-transform starts from its end-of-stage-1 checkpoint (:mod:`vts.train`). For
+transform starts from its end-of-stage-1 checkpoint (:mod:`vts.train`). On the
+CPU the spaces train side by side, one process and one thread each, as many as
+there are cores (:func:`training_jobs`). For
 :data:`vts.config.DEFAULT_TRANSFORM` the profile's every kind is trained, for
 the other transforms vanilla and the showcase kind; with rated studies in the
 data root the listener space follows (:mod:`vts.listener_space`). Table 1 is
@@ -12,12 +14,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from . import config as cfg
@@ -28,7 +35,7 @@ from .io import atomic_path, folder_lock
 from .listener_space import build_listener_space
 from .metrics import write_table1
 from .profiles import PROFILES, Profile, TrainConfig
-from .train import load_target, train_space
+from .train import load_target, resolve_device, train_space
 
 
 def _say(progress: bool, message: str) -> None:
@@ -78,7 +85,8 @@ def model_plan(transforms: Iterable[str], profile: Profile | str,
 
 def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
               out_root: str | os.PathLike | None = None, progress: bool = True, *,
-              table_dir: str | os.PathLike | None = None, **overrides) -> pd.DataFrame:
+              table_dir: str | os.PathLike | None = None, jobs: int | None = None,
+              **overrides) -> pd.DataFrame:
     """Train the spaces of :func:`model_plan` for every transform, then write Table 1.
 
     With rated studies in the data root, ``<default transform>-listener`` is also
@@ -100,47 +108,154 @@ def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
     out_root : path, default ``config.models_dir()``
     table_dir : path, default ``config.figures_dir()``
         Where Table 1 is written.
+    jobs : int, optional
+        Spaces trained at once, each in its own process on one thread
+        (default :func:`training_jobs`: the CPU cores, one on a GPU). A space's
+        weights do not depend on ``jobs`` beyond the last bits that a different
+        thread count can change.
 
     Returns
     -------
     pandas.DataFrame
         The metrics table written by :func:`vts.metrics.write_table1`.
     """
+    if jobs is not None and (int(jobs) != jobs or jobs < 1):
+        raise ValueError(f"jobs must be a positive integer or None, got {jobs!r}")
     transforms = tuple(cfg.TRANSFORMS if transforms is None else transforms)
     out_root = Path(out_root) if out_root is not None else cfg.models_dir()
     plan = model_plan(transforms, profile, **overrides)
     out_root.mkdir(parents=True, exist_ok=True)
     with folder_lock(out_root, f"vts train --profile {profile}"):
-        target = load_target(plan[0][3])
-        dissimilarity = perception.combined_dissimilarity()
-        pairs = perception.pair_summary()
-        studies = perception.list_studies()
+        inputs = _Inputs(load_target(plan[0][3]), perception.combined_dissimilarity(),
+                         perception.pair_summary(), perception.list_studies())
+        features = {name: training_features(name, progress) for name in transforms}
+        todo = []
+        for m, t, regularized, config_k in plan:
+            if space_is_current(out_root / m, features[t], config_k, regularized):
+                _say(progress, f"{m}: up to date")
+            else:
+                todo.append(_Job(t, out_root / m, regularized, config_k))
+        jobs = training_jobs(jobs, todo)
+        if jobs == 1:
+            novel = {}
+            for job in todo:
+                if job.transform not in novel:
+                    novel[job.transform] = novel_features(job.transform, progress=False)
+                _say(progress, _train_job(job, inputs, features[job.transform],
+                                          novel[job.transform], progress))
+        else:
+            _train_in_parallel(todo, inputs, jobs, progress)
         for name in transforms:
-            features = training_features(name, progress)
-            novel = novel_features(name, progress=False)
-            stage1 = out_root / model_name(name, "vanilla") / STAGE1_CHECKPOINT
             spaces = [(out_root / m, reg, c) for m, t, reg, c in plan if t == name]
-            for directory, regularized, config_k in spaces:
-                if space_is_current(directory, features, config_k, regularized):
-                    _say(progress, f"{directory.name}: up to date")
-                    continue
-                if regularized:
-                    start_from_stage1(directory, stage1, config_k, features)
-                t0 = time.perf_counter()
-                space = train_space(features, target, config_k, directory, regularized, progress,
-                                    dissimilarity=dissimilarity, pairs=pairs, novel=novel,
-                                    studies=studies, save_stage1=not regularized)
-                m = space.metrics
-                _say(progress, f"{directory.name}: {time.perf_counter() - t0:.0f} s, test MSE "
-                               f"{m['test_mse']:.4f}, silhouette (PCA) "
-                               f"{m.get('silhouette_pca', float('nan')):.2f}, nearest-centroid "
-                               f"{m.get('centroid_accuracy', float('nan')):.0%}, Spearman (test) "
-                               f"{m['spearman_test']:.3f}")
-            if all(space_is_current(d, features, c, r) for d, r, c in spaces):
-                stage1.unlink(missing_ok=True)
-            if name == cfg.DEFAULT_TRANSFORM and studies:
-                _listener_space(out_root, name, studies, progress)
+            if all(space_is_current(d, features[name], c, r) for d, r, c in spaces):
+                (out_root / model_name(name, "vanilla") / STAGE1_CHECKPOINT).unlink(
+                    missing_ok=True)
+        if cfg.DEFAULT_TRANSFORM in transforms and inputs.studies:
+            _listener_space(out_root, cfg.DEFAULT_TRANSFORM, inputs.studies, progress)
         return write_table1(out_root, table_dir)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What every space of a run is trained and scored with (the same for all)."""
+
+    target: pd.DataFrame
+    dissimilarity: pd.DataFrame
+    pairs: pd.DataFrame
+    studies: list
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One space to train: its transform, folder, whether it is regularised, its config."""
+
+    transform: str
+    directory: Path
+    regularized: bool
+    config: TrainConfig
+
+
+def training_jobs(jobs: int | None, todo) -> int:
+    """How many spaces :func:`train_all` trains at once.
+
+    ``None``: one per available CPU core on the CPU (each on one thread: a space
+    of the ``default`` size does not use two cores well, and two at once finish
+    sooner than one after the other on two threads), one on a GPU. Never more
+    than there are spaces to train.
+    """
+    if jobs is None:
+        on_gpu = any(resolve_device(job.config.device).type == "cuda" for job in todo)
+        jobs = 1 if on_gpu else cfg.available_cores()
+    return max(1, min(int(jobs), len(todo)))
+
+
+def _train_job(job: _Job, inputs: _Inputs, features=None, novel=None,
+               progress: bool = False) -> str:
+    """Train one space (its regularised kinds from the vanilla twin's stage 1) and
+    return its one-line summary; loads its features when not given (a worker)."""
+    if features is None:
+        features = training_features(job.transform, progress=False)
+        novel = novel_features(job.transform, progress=False)
+    if job.regularized:
+        stage1 = job.directory.parent / model_name(job.transform, "vanilla") / STAGE1_CHECKPOINT
+        start_from_stage1(job.directory, stage1, job.config, features)
+    t0 = time.perf_counter()
+    space = train_space(features, inputs.target, job.config, job.directory, job.regularized,
+                        progress, dissimilarity=inputs.dissimilarity, pairs=inputs.pairs,
+                        novel=novel, studies=inputs.studies, save_stage1=not job.regularized)
+    m = space.metrics
+    return (f"{job.directory.name}: {time.perf_counter() - t0:.0f} s, test MSE "
+            f"{m['test_mse']:.4f}, silhouette (PCA) "
+            f"{m.get('silhouette_pca', float('nan')):.2f}, nearest-centroid "
+            f"{m.get('centroid_accuracy', float('nan')):.0%}, Spearman (test) "
+            f"{m['spearman_test']:.3f}")
+
+
+def _train_in_worker(job: _Job, inputs: _Inputs) -> str:
+    """:func:`_train_job` in a worker process: one thread for torch and for BLAS."""
+    if job.config.num_threads is None:
+        job = dataclasses.replace(job, config=dataclasses.replace(job.config, num_threads=1))
+    with threadpool_limits(limits=1):
+        return _train_job(job, inputs)
+
+
+def _train_in_parallel(todo: list[_Job], inputs: _Inputs, jobs: int, progress: bool) -> None:
+    """Train ``todo`` in ``jobs`` worker processes: the vanilla spaces first, then the
+    regularised ones in plan order, each once its vanilla twin is done (it starts
+    from that twin's stage 1).
+
+    A space that fails is named at once; the spaces in training are let finish
+    (nothing already computed is lost), then its error is raised.
+    """
+    # vanilla spaces first: each one lets its twins start
+    waiting, running, failed = sorted(todo, key=lambda j: j.regularized), {}, None
+    bar = tqdm(total=len(todo), desc="spaces", unit="space", disable=not progress)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        while running or (waiting and failed is None):
+            vanillas_left = {j.transform for j in [*waiting, *running.values()]
+                             if not j.regularized}
+            for job in list(waiting):
+                if len(running) >= jobs or failed is not None:
+                    break
+                if job.regularized and job.transform in vanillas_left:
+                    continue
+                waiting.remove(job)
+                running[pool.submit(_train_in_worker, job, inputs)] = job
+            bar.set_postfix_str(", ".join(j.directory.name for j in running.values()))
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                job = running.pop(future)
+                bar.update(1)
+                try:
+                    _say(progress, future.result())
+                except Exception as error:          # noqa: BLE001 -- re-raised below
+                    tqdm.write(f"{job.directory.name}: training failed ({error}); "
+                               f"letting {len(running)} space(s) in training finish",
+                               file=sys.stderr)
+                    failed = failed or error
+    bar.close()
+    if failed is not None:
+        raise failed
 
 
 def _listener_space(out_root: Path, transform: str, studies, progress: bool) -> None:

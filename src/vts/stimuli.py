@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import librosa
@@ -48,7 +48,7 @@ import torch
 
 from . import agreement as ag
 from . import config
-from .dsp import note_frames, sustained_frame
+from .dsp import get_transform, note_frames, sustained_frame
 from .features import load_features
 from .io import load_audio
 from .perception import STUDIES_IN_TARGET, list_studies, load_study
@@ -98,9 +98,26 @@ class StudyAudio:
     dissimilarity: np.ndarray
     stimuli: list
     signals: list
+    _analyses: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.stimuli)
+
+    def analyses(self, transform) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:func:`analyse_stimulus` of every stimulus under ``transform``, computed
+        once per transform (every space of that transform encodes the same
+        magnitudes); an error names the stimulus' file."""
+        tr = get_transform(transform)
+        key = (tr.name, tr.sample_rate)
+        if key not in self._analyses:
+            out = []
+            for path, signal in zip(self.stimuli, self.signals):
+                try:
+                    out.append(analyse_stimulus(signal, tr))
+                except ValueError as error:
+                    raise ValueError(f"{path}: {error}") from error
+            self._analyses[key] = out
+        return self._analyses[key]
 
     @property
     def in_target(self) -> bool:
@@ -309,9 +326,18 @@ def stimulus_frames(space, audio, pooling: str = "sustained",
     return frames[active]
 
 
-def _all_frames(space, audio, active_db: float):
+def analyse_stimulus(audio, transform) -> tuple[np.ndarray, np.ndarray]:
+    """The magnitudes a space of ``transform`` encodes of one stimulus: its sustained
+    frame ``(n_bins,)`` (:func:`vts.dsp.sustained_frame`) and every frame of the
+    whole sound ``(n_bins, n_frames)`` (:func:`vts.dsp.note_frames`), linear."""
+    return (sustained_frame(audio, transform),
+            note_frames(np.asarray(audio, dtype=np.float64), transform))
+
+
+def _all_frames(space, audio, active_db: float, magnitude: np.ndarray | None = None):
     """Every normalised frame of a stimulus, its active mask and its attack mask."""
-    magnitude = note_frames(np.asarray(audio, dtype=np.float64), space.transform)
+    if magnitude is None:
+        magnitude = note_frames(np.asarray(audio, dtype=np.float64), space.transform)
     active = _active(np.sum(magnitude ** 2, axis=0), active_db)
     times = np.arange(magnitude.shape[1]) * float(space.transform.hop_seconds)
     onset = times[np.argmax(active)]
@@ -320,10 +346,17 @@ def _all_frames(space, audio, active_db: float):
     return frames, active, attack
 
 
-def encode_stimulus(space, audio, active_db: float = ACTIVE_DB) -> StimulusCodes:
-    """The sustained frame, every frame and their posteriors (:class:`StimulusCodes`)."""
-    frame = stimulus_frames(space, audio, "sustained")[0]
-    frames, active, attack = _all_frames(space, audio, active_db)
+def encode_stimulus(space, audio, active_db: float = ACTIVE_DB, *,
+                    analysis: tuple[np.ndarray, np.ndarray] | None = None) -> StimulusCodes:
+    """The sustained frame, every frame and their posteriors (:class:`StimulusCodes`).
+
+    ``analysis``: the stimulus' :func:`analyse_stimulus` under the space's
+    transform, when already computed (``audio`` is then not analysed again).
+    """
+    sustained, magnitude = analysis if analysis is not None else \
+        analyse_stimulus(audio, space.transform)
+    frame = np.atleast_2d(np.asarray(space.normalize(sustained), dtype=np.float32))[0]
+    frames, active, attack = _all_frames(space, audio, active_db, magnitude)
     silence = np.asarray(space.normalize(np.zeros(frames.shape[1])), dtype=np.float32)
     mu, var = _posterior(space, np.vstack([frame[None], silence[None], frames]))
     return StimulusCodes(frame=frame.astype(np.float64), all_frames=frames, active=active,
@@ -334,11 +367,13 @@ def encode_stimulus(space, audio, active_db: float = ACTIVE_DB) -> StimulusCodes
 
 
 def encode_study(space, study: StudyAudio, active_db: float = ACTIVE_DB) -> list[StimulusCodes]:
-    """:func:`encode_stimulus` of every stimulus; an error names the stimulus' file."""
+    """:func:`encode_stimulus` of every stimulus (the magnitudes from
+    :meth:`StudyAudio.analyses`); an error names the stimulus' file."""
+    analyses = study.analyses(space.transform)
     out = []
-    for path, signal in zip(study.stimuli, study.signals):
+    for path, signal, analysis in zip(study.stimuli, study.signals, analyses):
         try:
-            out.append(encode_stimulus(space, signal, active_db))
+            out.append(encode_stimulus(space, signal, active_db, analysis=analysis))
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from error
     return out

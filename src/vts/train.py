@@ -97,7 +97,8 @@ def stratified_split(catalog: pd.DataFrame, test_fraction: float = 0.1,
 
 
 # -- helpers ----------------------------------------------------------------------
-def _resolve_device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
+    """The torch device of a config's ``device`` (``"auto"``: CUDA when available)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -203,7 +204,7 @@ def train_space(features, target: pd.DataFrame | None, config: TrainConfig,
     target = target.astype(float) * config.target_scale
     target.index = target.index.astype(str)
 
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
     threads = config.num_threads or cfg.available_cores()
     note_level = regularized and config.reg_kind in NOTE_KINDS
     if note_level and pairs is None:

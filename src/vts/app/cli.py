@@ -27,6 +27,16 @@ def _force_flag(parser: argparse.ArgumentParser) -> None:
                         help="replace --out if it exists (it is never one of the inputs)")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vts", description="Generative variational timbre spaces (Esling et al., DAFx 2018).")
@@ -47,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="default", choices=config.PROFILE_NAMES)
     p.add_argument("--transform", action="append", choices=config.TRANSFORMS,
                    help="only this transform (repeatable; default: all five)")
+    p.add_argument("--jobs", type=_positive_int, default=None,
+                   help="spaces trained at once, one process and one thread each "
+                        "(default: the CPU cores; 1 on a GPU)")
     p.set_defaults(command="train")
 
     p = sub.add_parser("figures", help="run every notebook headless -> figures/",

@@ -43,7 +43,8 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
 
-    train_all(profile=args.profile, transforms=args.transform or config.TRANSFORMS)
+    train_all(profile=args.profile, transforms=args.transform or config.TRANSFORMS,
+              jobs=args.jobs)
     return 0
 
 

@@ -34,8 +34,9 @@ gives legend symbols a constant, visible size.
 """
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +44,11 @@ import numpy as np
 import pandas as pd
 
 from .. import config
-from ..io import atomic_path, read_json, write_json, write_wav
+from ..io import atomic_path, read_json, shared_file_lock, write_json, write_wav
 
 MANIFEST = "manifest.json"
+#: The lock file of the manifest's updates (:func:`vts.io.shared_file_lock`).
+MANIFEST_LOCK = ".manifest.lock"
 INDEX = "README.md"
 PLOTLY_JS = "plotly.min.js"
 #: Folder of the figures root holding the shared copies (plotly.js; the page's CSS).
@@ -134,30 +137,36 @@ def register(path: str | os.PathLike, caption: str, out_dir=None, notebook=None)
         rel = path.relative_to(root).as_posix()
     except ValueError as error:
         raise ValueError(f"{path}: artefact outside the output folder {root}") from error
-    manifest = read_manifest(root)
-    manifest["artefacts"][rel] = {"caption": caption, "notebook": nb,
-                                  "kind": KINDS.get(path.suffix.lower(), "file")}
-    write_json(root / MANIFEST, manifest)
+    with _manifest_update(root) as manifest:
+        manifest["artefacts"][rel] = {"caption": caption, "notebook": nb,
+                                      "kind": KINDS.get(path.suffix.lower(), "file")}
     return path
 
 
 def forget_notebook(notebook: str, out_dir=None) -> int:
     """Drop a notebook's entries from the manifest (before it runs again); returns how many."""
     root, _ = _where(out_dir, notebook)
-    manifest = read_manifest(root)
-    keep = {k: v for k, v in manifest["artefacts"].items() if v.get("notebook") != notebook}
-    dropped = len(manifest["artefacts"]) - len(keep)
-    if dropped:
+    with _manifest_update(root) as manifest:
+        keep = {k: v for k, v in manifest["artefacts"].items() if v.get("notebook") != notebook}
+        dropped = len(manifest["artefacts"]) - len(keep)
         manifest["artefacts"] = keep
-        write_json(root / MANIFEST, manifest)
     return dropped
 
 
 def set_run_info(out_dir: str | os.PathLike, **info) -> None:
     """Record how the artefacts were made (profile, seed ...) for the index header."""
-    manifest = read_manifest(out_dir)
-    manifest.setdefault("run", {}).update(info)
-    write_json(Path(out_dir) / MANIFEST, manifest)
+    with _manifest_update(Path(out_dir)) as manifest:
+        manifest.setdefault("run", {}).update(info)
+
+
+@contextlib.contextmanager
+def _manifest_update(root: Path) -> Iterator[dict]:
+    """The manifest of ``root`` to change in the ``with`` block, written back at its end;
+    one process at a time (notebooks running side by side share the manifest)."""
+    with shared_file_lock(root / MANIFEST_LOCK):
+        manifest = read_manifest(root)
+        yield manifest
+        write_json(root / MANIFEST, manifest)
 
 
 def write_index(out_dir: str | os.PathLike, titles: Mapping[str, str] | None = None) -> Path:

@@ -28,7 +28,7 @@ from ..data import dynamics_ordinal, parse_note
 from ..dsp import get_transform, griffin_lim, spectral_convergence, sustained_frame
 from ..dsp.descriptors import compute
 from ..features import training_features
-from ..io import load_audio
+from ..io import folder_lock, load_audio
 from ..metrics import PAPER_RESULTS
 from ..paths import path_spectra
 from ..plan import model_plan, space_kinds, train_all
@@ -36,6 +36,7 @@ from ..profiles import PROFILES, FigureSettings, get_settings
 from ..space import TimbreSpace
 from ..topology import descending_curve, descriptor_topology, log_curve
 from . import figures
+
 
 @dataclass(frozen=True)
 class NoteSpec:
@@ -163,8 +164,11 @@ def ensure_models(ctx: NotebookContext, transforms: Iterable[str] | None = None,
     current = all(space_is_current(ctx.models_dir / name, features[t], c, r)
                   for name, t, r, c in plan)
     if not current:
-        train_all(profile=ctx.profile, transforms=transforms, out_root=ctx.models_dir,
-                  progress=progress)
+        # another notebook running beside this one may be training them: wait for it
+        # (train_all then skips what it made)
+        with folder_lock(ctx.models_dir, f"vts train --profile {ctx.profile}", wait=True):
+            train_all(profile=ctx.profile, transforms=transforms, out_root=ctx.models_dir,
+                      progress=progress)
     return {name: TimbreSpace.load(ctx.models_dir / name) for name, *_ in plan}
 
 

@@ -9,8 +9,9 @@ go to ``<figures>/<name>/`` and ``<figures>/README.md`` indexes them (built from
 notebooks rendered as HTML) presents them; both are rewritten at the end of every
 run, ``--only`` included, from everything the manifest holds. A notebook that
 raises stops the run with a :class:`NotebookError` naming the notebook and the
-failing cell (index and page still list what was made). Notebooks run one after
-another (the manifest has a single writer at a time). Executed notebooks keep no
+failing cell (index and page still list what was made). Notebooks run side by
+side, one per CPU core, each kernel on one thread (they are independent; the
+manifest takes one update at a time). Executed notebooks keep no
 widget state (:func:`strip_widget_state`): a widget is live only in a kernel, and
 its saved state (the explorer's: ~10 MB) would only show "model not found".
 """
@@ -21,7 +22,9 @@ import re
 import sys
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import nbformat
@@ -140,11 +143,41 @@ def strip_widget_state(path: str | os.PathLike) -> int:
     return changed
 
 
+def notebook_jobs(jobs: int | None, n_notebooks: int) -> int:
+    """How many notebooks :func:`run_notebooks` runs at once (``None``: one per
+    available CPU core), never more than there are notebooks."""
+    if jobs is None:
+        jobs = config.available_cores()
+    if int(jobs) != jobs or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer or None, got {jobs!r}")
+    return max(1, min(int(jobs), n_notebooks))
+
+
+def _run_one(path: Path, output: Path, parameters: Mapping, kernel_name: str,
+             one_thread: bool) -> float:
+    """Run one notebook (its widget state stripped); the seconds it took. With
+    ``one_thread`` its kernel computes on one thread (it shares the CPU with others)."""
+    if one_thread:
+        os.environ.update(dict.fromkeys(ONE_THREAD_VARIABLES, "1"))
+    t0 = time.perf_counter()
+    try:
+        run_notebook(path, output, parameters, kernel_name)
+    finally:
+        if output.is_file():
+            strip_widget_state(output)
+    return time.perf_counter() - t0
+
+
+#: Thread-count variables set to 1 in the kernels of notebooks running side by side.
+ONE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def run_notebooks(profile: str = "default", only=None, output_dir=None, models_dir=None,
                   build_dir=None, seed: int = config.DEFAULT_SEED,
                   notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
-                  kernel_name: str = KERNEL_NAME, progress: bool = True) -> list[NotebookRun]:
-    """Run the notebooks in order, then write the figures index and the page.
+                  kernel_name: str = KERNEL_NAME, progress: bool = True,
+                  jobs: int | None = None) -> list[NotebookRun]:
+    """Run the notebooks, then write the figures index and the page.
 
     Parameters
     ----------
@@ -158,18 +191,28 @@ def run_notebooks(profile: str = "default", only=None, output_dir=None, models_d
     seed : int
     kernel_name : str
         Jupyter kernel (default ``python3``: ipykernel in this interpreter).
+    jobs : int, optional
+        Notebooks run at once (default :func:`notebook_jobs`: the CPU cores),
+        each kernel on one thread when more than one runs. They are independent
+        of one another (each writes its own artefacts; the manifest takes one
+        update at a time; a notebook that needs a space another is training
+        waits for it, :func:`vts.app.notebook.ensure_models`), so the artefacts
+        do not depend on ``jobs``.
 
     Returns
     -------
-    list of NotebookRun (name, executed notebook, seconds, artefacts registered).
+    list of NotebookRun (name, executed notebook, seconds, artefacts registered),
+    in notebook order.
 
     Raises
     ------
     NotebookError
-        At the first notebook that raises; the index still lists what was made.
+        For the first notebook that raises; no notebook starts after it (those
+        running are let finish), and the index still lists what was made.
     """
     get_settings(profile)
     paths = list_notebooks(notebooks_dir, only)
+    jobs = notebook_jobs(jobs, len(paths))
     out = Path(output_dir).resolve() if output_dir else config.figures_dir()
     models = Path(models_dir).resolve() if models_dir else config.models_dir()
     executed = (Path(build_dir).resolve() if build_dir else config.build_dir()) / "notebooks"
@@ -177,32 +220,55 @@ def run_notebooks(profile: str = "default", only=None, output_dir=None, models_d
     figures.set_run_info(out, profile=profile, seed=int(seed))
     params = {"profile": profile, "models_dir": str(models), "figures_dir": str(out),
               "seed": int(seed)}
-    runs: list[NotebookRun] = []
+    runs: dict[str, NotebookRun] = {}
     titles = {p.stem: page.notebook_title(p) or p.stem for p in list_notebooks(notebooks_dir)}
-    bar = tqdm(paths, desc="notebooks", unit="notebook", disable=not progress)
+    bar = tqdm(total=len(paths), desc="notebooks", unit="notebook", disable=not progress)
+
+    def finished(path: Path, seconds: float) -> None:
+        made = sum(1 for e in figures.read_manifest(out)["artefacts"].values()
+                   if e.get("notebook") == path.stem)
+        runs[path.stem] = NotebookRun(path.stem, executed / path.name, seconds, made)
+        bar.update(1)
+        if made == 0:
+            print(f"warning: notebook {path.stem} registered no artefact", file=sys.stderr)
+
     try:
-        for path in bar:
-            bar.set_postfix_str(path.stem)
-            t0 = time.perf_counter()
-            try:
-                run_notebook(path, executed / path.name, params, kernel_name)
-            finally:
-                if (executed / path.name).is_file():
-                    strip_widget_state(executed / path.name)
-            made = sum(1 for e in figures.read_manifest(out)["artefacts"].values()
-                       if e.get("notebook") == path.stem)
-            runs.append(NotebookRun(path.stem, executed / path.name,
-                                    time.perf_counter() - t0, made))
-            if made == 0:
-                print(f"warning: notebook {path.stem} registered no artefact", file=sys.stderr)
+        if jobs == 1:
+            for path in paths:
+                bar.set_postfix_str(path.stem)
+                finished(path, _run_one(path, executed / path.name, params, kernel_name, False))
+        else:
+            _run_side_by_side(paths, executed, params, kernel_name, jobs, bar, finished)
     finally:
         bar.close()
         figures.write_index(out, titles)
         page.write_page(out, titles, executed)
         if runs:
             write_json(executed / "timings.json",
-                       {"profile": profile, "seed": int(seed),
-                        "notebooks": [{**asdict(r), "output": str(r.output)} for r in runs]})
-    return runs
+                       {"profile": profile, "seed": int(seed), "jobs": jobs,
+                        "notebooks": [{**asdict(r), "output": str(r.output)}
+                                      for r in sorted(runs.values(), key=lambda r: r.name)]})
+    return [runs[p.stem] for p in paths]
 
 
+def _run_side_by_side(paths, executed: Path, params: Mapping, kernel_name: str, jobs: int,
+                      bar, finished) -> None:
+    """Run ``paths`` in ``jobs`` worker processes, in notebook order; at the first
+    failure start no more, let the running ones finish, then raise it."""
+    waiting, running, failed = list(paths), {}, None
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        while running or (waiting and failed is None):
+            while waiting and failed is None and len(running) < jobs:
+                path = waiting.pop(0)
+                running[pool.submit(_run_one, path, executed / path.name, params,
+                                    kernel_name, True)] = path
+            bar.set_postfix_str(", ".join(p.stem for p in running.values()))
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                path = running.pop(future)
+                try:
+                    finished(path, future.result())
+                except NotebookError as error:
+                    failed = failed or error
+    if failed is not None:
+        raise failed
