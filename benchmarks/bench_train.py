@@ -14,7 +14,10 @@ class-balanced regulariser batch of 12 x ``reg_notes_per_class`` notes, or on
 the minibatch when that is 0). Samples = frames of the ELBO minibatch;
 ``*_epoch_seconds`` extrapolates to the 5,869 training frames of the corpus.
 ``samples_per_s`` repeats the stage-1 figure. Latencies are for one frame
-(batch of 1), median of repeated calls, in milliseconds.
+(batch of 1), median of repeated calls, in milliseconds. ``side_by_side``
+compares, for the default size, the stage-1 throughput of one process on every
+core with that of one process per core on one thread each, all training at once
+(what ``vts train`` does on the CPU): samples/s summed over the processes.
 
 Usage: ``python benchmarks/bench_train.py [--quick]``
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -95,6 +99,32 @@ def bench_training(profile: str, input_dim: int, steps: int, warmup: int = 3,
     return result
 
 
+def _one_thread_steps(args: tuple[str, int, int]) -> float:
+    """Seconds of ``steps`` stage-1 steps of ``profile`` on one thread (a worker)."""
+    profile, input_dim, steps = args
+    torch.set_num_threads(1)
+    cfg = get_profile(profile)
+    torch.manual_seed(0)
+    model = VAE(cfg.model_config(input_dim))
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    x = torch.randn(cfg.batch_size, input_dim)
+    for _ in range(3):
+        _train_step(model, optimizer, x, None, None, False)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        _train_step(model, optimizer, x, None, None, False)
+    return time.perf_counter() - t0
+
+
+def bench_side_by_side(profile: str, input_dim: int, steps: int, processes: int) -> dict:
+    """Summed stage-1 samples/s of ``processes`` one-thread trainings at once."""
+    batch = get_profile(profile).batch_size
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        seconds = pool.map(_one_thread_steps, [(profile, input_dim, steps)] * processes)
+    return {"processes": processes, "threads_each": 1, "timed_steps": steps,
+            "samples_per_s": sum(steps * batch / s for s in seconds)}
+
+
 @torch.no_grad()
 def bench_latency(profile: str, input_dim: int, repeats: int) -> dict:
     cfg = get_profile(profile)
@@ -129,6 +159,8 @@ def run(quick: bool = False, input_dim: int = config.ERB_BINS) -> dict:
         "train": {p: bench_training(p, input_dim, steps[p]) for p in ("default", "paper")},
         "latency_ms": {p: bench_latency(p, input_dim, 50 if quick else 200)
                        for p in ("default", "paper")},
+        "side_by_side": {"default": bench_side_by_side("default", input_dim,
+                                                       100 if quick else 300, threads)},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     return result
@@ -143,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.out, result)
     print(json.dumps({p: {s: round(r[f"{s}_samples_per_s"]) for s in ("stage1", "stage2")}
                       for p, r in result["train"].items()}))
+    side = result["side_by_side"]["default"]
+    print(f"default, {side['processes']} processes x 1 thread at once: "
+          f"{side['samples_per_s']:.0f} samples/s in all")
     print(f"wrote {args.out}")
     return 0
 

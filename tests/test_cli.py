@@ -196,6 +196,12 @@ def test_point_with_wrong_dimensions(space_dir, tmp_path, point, message):
     assert not wav.exists()
 
 
+@pytest.mark.parametrize("command, value", [("train", "0"), ("figures", "two")])
+def test_jobs_must_be_a_positive_integer(command, value):
+    assert_clean_error(vts(command, "--jobs", value, check=False), command,
+                       "--jobs", f"{value!r} is not a positive integer")
+
+
 def test_synth_argument_errors(space_dir, tmp_path):
     wav = tmp_path / "x.wav"
     assert_clean_error(vts("synth", "--model", space_dir, "--from", "oboe", "--out", wav,

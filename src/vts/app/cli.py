@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--build-dir", help="executed notebooks go to <build-dir>/notebooks")
     p.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
     p.add_argument("--kernel", default="python3", help="Jupyter kernel name")
+    p.add_argument("--jobs", type=_positive_int, default=None,
+                   help="notebooks run at once, each kernel on one thread (default: the CPU cores)")
     p.set_defaults(command="figures")
 
     p = sub.add_parser(

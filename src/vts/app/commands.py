@@ -51,7 +51,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_figures(args: argparse.Namespace) -> int:
     try:
         runs = run_notebooks(args.profile, args.only, args.output_dir, args.models_dir,
-                             args.build_dir, args.seed, kernel_name=args.kernel)
+                             args.build_dir, args.seed, kernel_name=args.kernel,
+                             jobs=args.jobs)
     except NotebookError as error:
         raise RuntimeError(str(error)) from error
     width = max(len(r.name) for r in runs) if runs else 10
