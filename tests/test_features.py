@@ -184,7 +184,7 @@ def test_stale_or_corrupt_shard_is_recomputed(tmp_path, catalog, monkeypatch):
 def test_parallel_matches_serial(tmp_path, monkeypatch):
     catalog = make_catalog(tmp_path / "audio", corrupt=False)
     monkeypatch.setattr(F, "SHARD_SIZE", 2)  # 3 shards, so that 2 worker processes get work
-    assert F._resolve_jobs(2, 3) == 2
+    assert config.worker_count(2, 3, "n_jobs") == 2
     serial = F.compute_features(catalog, "nsgt-erb", cache_dir=tmp_path / "s", n_jobs=1,
                                 progress=False)
     parallel = F.compute_features(catalog, "nsgt-erb", cache_dir=tmp_path / "p", n_jobs=2,

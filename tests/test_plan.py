@@ -3,6 +3,7 @@ import dataclasses
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from vts.io import LockError
@@ -81,6 +82,13 @@ def test_spaces_trained_side_by_side_equal_those_trained_one_by_one(project, cap
     assert _complete(parallel, kinds) == set(kinds)
     for kind in kinds:
         assert_same_weights(serial / f"nsgt-erb-{kind}", parallel / f"nsgt-erb-{kind}")
+    # every regularised space started from its twin's stage 1 (its stage-1 rows, their
+    # times included, are the twin's), so none started before the twin was done
+    stage1 = PROFILES["smoke"].train.stage1_epochs
+    van = pd.read_csv(parallel / "nsgt-erb-vanilla" / "curves.csv").iloc[:stage1]
+    for kind in kinds[1:]:
+        reg = pd.read_csv(parallel / f"nsgt-erb-{kind}" / "curves.csv").iloc[:stage1]
+        pd.testing.assert_frame_equal(reg, van)
     assert not (parallel / "nsgt-erb-vanilla" / "stage1.pt").exists()
     assert (parallel / "nsgt-erb-listener" / "config.json").is_file()
     cols = ["model", "test_mse", "spearman", "silhouette_pca"]
@@ -88,6 +96,6 @@ def test_spaces_trained_side_by_side_equal_those_trained_one_by_one(project, cap
 
 
 def test_jobs_must_be_a_positive_integer(tmp_path):
-    with pytest.raises(ValueError, match="jobs must be a positive integer"):
+    with pytest.raises(ValueError, match="jobs must be None, -1 or a positive integer"):
         train_all("smoke", transforms=("nsgt-erb",), out_root=tmp_path / "m", progress=False,
                   jobs=0)

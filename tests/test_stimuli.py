@@ -6,6 +6,7 @@ import pytest
 
 import synthetic
 from vts import stimuli as st
+from vts.dsp import get_transform
 
 F0_HZ = 150.0
 FORMANT = 0.5
@@ -163,3 +164,18 @@ def test_a_study_is_analysed_once_per_transform(space, synthetic_root, monkeypat
             np.testing.assert_array_equal(got.all_mu, fresh.all_mu)
             np.testing.assert_array_equal(got.active, fresh.active)
     assert len(calls) == 2 * len(study)        # encode_stimulus without a study analyses
+
+    class OtherTransform:                      # a stand-in space of another transform
+        transform = get_transform("stft")
+
+        def normalize(self, magnitude):
+            return np.log1p(np.asarray(magnitude))
+
+        def encode_frames(self, frames):
+            return np.asarray(frames)[:, :2]
+
+    other = st.encode_study(OtherTransform(), study)
+    assert len(calls) == 3 * len(study)        # a new transform is analysed anew
+    assert other[0].all_frames.shape[1] == get_transform("stft").n_bins != \
+        first[0].all_frames.shape[1]
+    assert first[0].all_frames.shape == st.encode_study(space, study)[0].all_frames.shape

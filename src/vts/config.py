@@ -89,3 +89,19 @@ def available_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
+
+
+def worker_count(jobs: int | None, n_tasks: int, name: str = "jobs") -> int:
+    """Worker processes for ``n_tasks`` tasks: ``jobs`` (``None`` or -1: one per
+    :func:`available_cores`), never more than the tasks, at least one.
+
+    Raises
+    ------
+    ValueError
+        If ``jobs`` is not None, -1 or a positive integer (the message names ``name``).
+    """
+    if jobs is None or jobs == -1:
+        jobs = available_cores()
+    if isinstance(jobs, bool) or int(jobs) != jobs or jobs < 1:
+        raise ValueError(f"{name} must be None, -1 or a positive integer, got {jobs!r}")
+    return max(1, min(int(jobs), n_tasks))

@@ -241,14 +241,6 @@ def _shard_name(index: int) -> str:
 # --------------------------------------------------------------------------
 # Compute / load
 # --------------------------------------------------------------------------
-def _resolve_jobs(n_jobs: int | None, n_tasks: int) -> int:
-    if n_jobs is None or n_jobs == -1:
-        n_jobs = config.available_cores()
-    if int(n_jobs) != n_jobs or n_jobs < 1:
-        raise ValueError(f"n_jobs must be None, -1 or a positive integer, got {n_jobs!r}")
-    return max(1, min(int(n_jobs), n_tasks))
-
-
 def _run_shards(tasks: list[tuple], n_jobs: int, progress_bar) -> None:
     """Run ``_process_shard`` on every task, serially or with joblib, updating the bar."""
     if n_jobs == 1:
@@ -401,7 +393,7 @@ def compute_features(catalog: pd.DataFrame, transform: str, *, cache_dir=None,
         tasks.append((str(shard_path), note_ids[chunk], paths[chunk], tr.name, tr.sample_rate))
     if tasks:
 
-        jobs = _resolve_jobs(n_jobs, len(tasks))
+        jobs = config.worker_count(n_jobs, len(tasks), "n_jobs")
         log.info("%s: %d note(s) to analyse in %d shard(s) on %d process(es) -> %s",
                  tr.name, len(note_ids) - done_notes, len(tasks), jobs, directory)
         with tqdm(total=len(note_ids), initial=done_notes, unit="note", disable=not progress,

@@ -399,7 +399,7 @@ def folder_lock(path: str | os.PathLike, what: str, wait: bool = False) -> Itera
     """Hold the exclusive lock of folder ``path`` (``<path>/.lock``) for the ``with`` block.
 
     One writer per folder: a second process asking for the lock of the same
-    folder gets :class:`LockError` at once (it does not wait), e.g. ``models/
+    folder gets :class:`LockError` at once (unless it asks to ``wait``), e.g. ``models/
     is being written by another vts train (pid 4242, started
     2025-01-01T10:00:00+00:00); wait for it to finish or stop it``.
 

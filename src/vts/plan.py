@@ -31,7 +31,7 @@ from . import config as cfg
 from . import perception
 from .checkpoints import CHECKPOINT, STAGE1_CHECKPOINT, space_is_current, stage1_checkpoint_valid
 from .features import novel_features, training_features
-from .io import atomic_path, folder_lock
+from .io import atomic_path, exit_with_parent, folder_lock
 from .listener_space import build_listener_space
 from .metrics import write_table1
 from .profiles import PROFILES, Profile, TrainConfig
@@ -95,7 +95,8 @@ def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
 
     Complete, current spaces are skipped, partial ones resumed; the regularised
     spaces start from the vanilla twin's end-of-stage-1 checkpoint when there
-    is one (identical to training them from scratch). One writer per models
+    is one (identical to training them from scratch). The listener space and
+    Table 1 follow once every space is trained. One writer per models
     folder: a second ``train_all`` on the same folder stops at once with
     :class:`vts.io.LockError` naming the first.
 
@@ -119,13 +120,12 @@ def train_all(profile: str = "default", transforms: Iterable[str] | None = None,
     pandas.DataFrame
         The metrics table written by :func:`vts.metrics.write_table1`.
     """
-    if jobs is not None and (int(jobs) != jobs or jobs < 1):
-        raise ValueError(f"jobs must be a positive integer or None, got {jobs!r}")
-    transforms = tuple(cfg.TRANSFORMS if transforms is None else transforms)
+    cfg.worker_count(jobs, 1)                      # a bad jobs fails before any work
+    transforms = tuple(dict.fromkeys(cfg.TRANSFORMS if transforms is None else transforms))
     out_root = Path(out_root) if out_root is not None else cfg.models_dir()
     plan = model_plan(transforms, profile, **overrides)
     out_root.mkdir(parents=True, exist_ok=True)
-    with folder_lock(out_root, f"vts train --profile {profile}"):
+    with train_lock(out_root, profile):
         inputs = _Inputs(load_target(plan[0][3]), perception.combined_dissimilarity(),
                          perception.pair_summary(), perception.list_studies())
         features = {name: training_features(name, progress) for name in transforms}
@@ -175,6 +175,12 @@ class _Job:
     config: TrainConfig
 
 
+def train_lock(models_dir: str | os.PathLike, profile: str, wait: bool = False):
+    """The one-writer lock of a models folder (:func:`vts.io.folder_lock`), held by
+    :func:`train_all`; ``wait``: wait for another writer instead of refusing."""
+    return folder_lock(models_dir, f"vts train --profile {profile}", wait=wait)
+
+
 def training_jobs(jobs: int | None, todo) -> int:
     """How many spaces :func:`train_all` trains at once.
 
@@ -183,10 +189,9 @@ def training_jobs(jobs: int | None, todo) -> int:
     sooner than one after the other on two threads), one on a GPU. Never more
     than there are spaces to train.
     """
-    if jobs is None:
-        on_gpu = any(resolve_device(job.config.device).type == "cuda" for job in todo)
-        jobs = 1 if on_gpu else cfg.available_cores()
-    return max(1, min(int(jobs), len(todo)))
+    if jobs is None and any(resolve_device(job.config.device).type == "cuda" for job in todo):
+        jobs = 1
+    return cfg.worker_count(jobs, len(todo))
 
 
 def _train_job(job: _Job, inputs: _Inputs, features=None, novel=None,
@@ -230,7 +235,8 @@ def _train_in_parallel(todo: list[_Job], inputs: _Inputs, jobs: int, progress: b
     # vanilla spaces first: each one lets its twins start
     waiting, running, failed = sorted(todo, key=lambda j: j.regularized), {}, None
     bar = tqdm(total=len(todo), desc="spaces", unit="space", disable=not progress)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                             initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
         while running or (waiting and failed is None):
             vanillas_left = {j.transform for j in [*waiting, *running.values()]
                              if not j.regularized}

@@ -113,9 +113,12 @@ class StudyAudio:
             out = []
             for path, signal in zip(self.stimuli, self.signals):
                 try:
-                    out.append(analyse_stimulus(signal, tr))
+                    arrays = analyse_stimulus(signal, tr)
                 except ValueError as error:
                     raise ValueError(f"{path}: {error}") from error
+                for a in arrays:
+                    a.setflags(write=False)
+                out.append(arrays)
             self._analyses[key] = out
         return self._analyses[key]
 
@@ -330,7 +333,7 @@ def analyse_stimulus(audio, transform) -> tuple[np.ndarray, np.ndarray]:
     """The magnitudes a space of ``transform`` encodes of one stimulus: its sustained
     frame ``(n_bins,)`` (:func:`vts.dsp.sustained_frame`) and every frame of the
     whole sound ``(n_bins, n_frames)`` (:func:`vts.dsp.note_frames`), linear."""
-    return (sustained_frame(audio, transform),
+    return (np.array(sustained_frame(audio, transform)),      # a copy, not a view
             note_frames(np.asarray(audio, dtype=np.float64), transform))
 
 

@@ -35,6 +35,7 @@ gives legend symbols a constant, visible size.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -165,8 +166,10 @@ def _manifest_update(root: Path) -> Iterator[dict]:
     one process at a time (notebooks running side by side share the manifest)."""
     with shared_file_lock(root / MANIFEST_LOCK):
         manifest = read_manifest(root)
+        before = json.dumps(manifest, sort_keys=True)
         yield manifest
-        write_json(root / MANIFEST, manifest)
+        if json.dumps(manifest, sort_keys=True) != before:
+            write_json(root / MANIFEST, manifest)
 
 
 def write_index(out_dir: str | os.PathLike, titles: Mapping[str, str] | None = None) -> Path:

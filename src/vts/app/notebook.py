@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,10 @@ from ..data import dynamics_ordinal, parse_note
 from ..dsp import get_transform, griffin_lim, spectral_convergence, sustained_frame
 from ..dsp.descriptors import compute
 from ..features import training_features
-from ..io import folder_lock, load_audio
+from ..io import LockError, load_audio
 from ..metrics import PAPER_RESULTS
 from ..paths import path_spectra
-from ..plan import model_plan, space_kinds, train_all
+from ..plan import model_plan, space_kinds, train_all, train_lock
 from ..profiles import PROFILES, FigureSettings, get_settings
 from ..space import TimbreSpace
 from ..topology import descending_curve, descriptor_topology, log_curve
@@ -146,7 +147,19 @@ def _inline_figures() -> None:
 # ============================================================================ models and data
 def ensure_models(ctx: NotebookContext, transforms: Iterable[str] | None = None,
                   progress: bool = False) -> dict[str, TimbreSpace]:
+    """:func:`ensure_spaces` of the notebook's profile and models folder (default:
+    every transform of its settings)."""
+    transforms = ctx.settings.transforms if transforms is None else transforms
+    return ensure_spaces(ctx.profile, ctx.models_dir, transforms, progress)
+
+
+def ensure_spaces(profile: str, models_dir, transforms: Iterable[str],
+                  progress: bool = False) -> dict[str, TimbreSpace]:
     """Train what is missing (:func:`vts.plan.train_all` skips current spaces) and load.
+
+    If another process holds the models folder (a notebook running beside this
+    one that trains the same spaces, or ``vts train``), this says so and waits
+    for it; ``train_all`` then skips what it made.
 
     Returns
     -------
@@ -155,21 +168,25 @@ def ensure_models(ctx: NotebookContext, transforms: Iterable[str] | None = None,
         in the order of :func:`vts.plan.model_plan` (per transform vanilla first, then
         the kinds of :func:`vts.plan.space_kinds`; transforms in the order given).
     """
-
-    transforms = tuple(ctx.settings.transforms if transforms is None else transforms)
-    plan = model_plan(transforms, ctx.profile)
+    models_dir = Path(models_dir) if models_dir is not None else config.models_dir()
+    transforms = tuple(transforms)
+    plan = model_plan(transforms, profile)
     # train_all's own skip test, done first: when every space is current the
     # perceptual target (an MDS) need not be recomputed just to skip them.
     features = {t: training_features(t, progress) for t in transforms}
-    current = all(space_is_current(ctx.models_dir / name, features[t], c, r)
+    current = all(space_is_current(models_dir / name, features[t], c, r)
                   for name, t, r, c in plan)
     if not current:
-        # another notebook running beside this one may be training them: wait for it
-        # (train_all then skips what it made)
-        with folder_lock(ctx.models_dir, f"vts train --profile {ctx.profile}", wait=True):
-            train_all(profile=ctx.profile, transforms=transforms, out_root=ctx.models_dir,
-                      progress=progress)
-    return {name: TimbreSpace.load(ctx.models_dir / name) for name, *_ in plan}
+        try:
+            with train_lock(models_dir, profile):
+                train_all(profile=profile, transforms=transforms, out_root=models_dir,
+                          progress=progress)
+        except LockError as error:
+            print(f"waiting: {error}", file=sys.stderr, flush=True)
+            with train_lock(models_dir, profile, wait=True):
+                train_all(profile=profile, transforms=transforms, out_root=models_dir,
+                          progress=progress)
+    return {name: TimbreSpace.load(models_dir / name) for name, *_ in plan}
 
 
 def training_summary(spaces: Mapping[str, object]) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Run the numbered notebooks headless with papermill (``vts figures``).
 
-Every numbered notebook of ``notebooks/`` (``NN_name.ipynb``) runs in order
+Every numbered notebook of ``notebooks/`` (``NN_name.ipynb``) runs
 with papermill into ``build/notebooks/<name>.ipynb``, with the parameters
 ``profile``, ``models_dir``, ``figures_dir`` and ``seed`` injected; artefacts
 go to ``<figures>/<name>/`` and ``<figures>/README.md`` indexes them (built from
@@ -34,7 +34,7 @@ from papermill.exceptions import PapermillExecutionError
 from tqdm.auto import tqdm
 
 from .. import config
-from ..io import write_json
+from ..io import exit_with_parent, write_json
 from ..profiles import get_settings
 from . import figures, page
 
@@ -45,6 +45,8 @@ NOTEBOOKS_DIR = config.PROJECT_ROOT / "notebooks"
 KERNEL_NAME = "python3"
 #: A notebook file name: two digits, underscore, name.
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[A-Za-z0-9_]+\.ipynb$")
+#: Thread-count variables set to 1 in the kernels of notebooks running side by side.
+ONE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class NotebookError(RuntimeError):
@@ -143,16 +145,6 @@ def strip_widget_state(path: str | os.PathLike) -> int:
     return changed
 
 
-def notebook_jobs(jobs: int | None, n_notebooks: int) -> int:
-    """How many notebooks :func:`run_notebooks` runs at once (``None``: one per
-    available CPU core), never more than there are notebooks."""
-    if jobs is None:
-        jobs = config.available_cores()
-    if int(jobs) != jobs or jobs < 1:
-        raise ValueError(f"jobs must be a positive integer or None, got {jobs!r}")
-    return max(1, min(int(jobs), n_notebooks))
-
-
 def _run_one(path: Path, output: Path, parameters: Mapping, kernel_name: str,
              one_thread: bool) -> float:
     """Run one notebook (its widget state stripped); the seconds it took. With
@@ -166,10 +158,6 @@ def _run_one(path: Path, output: Path, parameters: Mapping, kernel_name: str,
         if output.is_file():
             strip_widget_state(output)
     return time.perf_counter() - t0
-
-
-#: Thread-count variables set to 1 in the kernels of notebooks running side by side.
-ONE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def run_notebooks(profile: str = "default", only=None, output_dir=None, models_dir=None,
@@ -192,7 +180,7 @@ def run_notebooks(profile: str = "default", only=None, output_dir=None, models_d
     kernel_name : str
         Jupyter kernel (default ``python3``: ipykernel in this interpreter).
     jobs : int, optional
-        Notebooks run at once (default :func:`notebook_jobs`: the CPU cores),
+        Notebooks run at once (default: the CPU cores, :func:`vts.config.worker_count`),
         each kernel on one thread when more than one runs. They are independent
         of one another (each writes its own artefacts; the manifest takes one
         update at a time; a notebook that needs a space another is training
@@ -212,7 +200,7 @@ def run_notebooks(profile: str = "default", only=None, output_dir=None, models_d
     """
     get_settings(profile)
     paths = list_notebooks(notebooks_dir, only)
-    jobs = notebook_jobs(jobs, len(paths))
+    jobs = config.worker_count(jobs, len(paths))
     out = Path(output_dir).resolve() if output_dir else config.figures_dir()
     models = Path(models_dir).resolve() if models_dir else config.models_dir()
     executed = (Path(build_dir).resolve() if build_dir else config.build_dir()) / "notebooks"
@@ -256,7 +244,8 @@ def _run_side_by_side(paths, executed: Path, params: Mapping, kernel_name: str, 
     """Run ``paths`` in ``jobs`` worker processes, in notebook order; at the first
     failure start no more, let the running ones finish, then raise it."""
     waiting, running, failed = list(paths), {}, None
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                             initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
         while running or (waiting and failed is None):
             while waiting and failed is None and len(running) < jobs:
                 path = waiting.pop(0)
@@ -270,5 +259,8 @@ def _run_side_by_side(paths, executed: Path, params: Mapping, kernel_name: str, 
                     finished(path, future.result())
                 except NotebookError as error:
                     failed = failed or error
+                except Exception as error:             # noqa: BLE001 -- a dead kernel or worker
+                    failed = failed or NotebookError(
+                        f"notebook {path.stem} failed: {type(error).__name__}: {error}")
     if failed is not None:
         raise failed
