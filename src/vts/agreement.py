@@ -355,13 +355,10 @@ def _stimulus_draws(seed: int, sizes: tuple[int, ...], n_boot: int) -> tuple[tup
     seeded by ``seed``. Every representation scored on the same studies meets
     the same draws, so they are made once (read-only)."""
     rng = np.random.default_rng(seed)
-    out = []
-    for n in sizes:
-        draws = tuple(_unique_draw(rng, n) for _ in range(n_boot))
-        for d in draws:
-            d.setflags(write=False)
-        out.append(draws)
-    return tuple(out)
+    draws = tuple(tuple(_unique_draw(rng, n) for _ in range(n_boot)) for n in sizes)
+    for d in (d for study in draws for d in study):
+        d.setflags(write=False)
+    return draws
 
 
 def _bootstrap_draws(m: np.ndarray, l_: np.ndarray, draws: Sequence[np.ndarray], spearman: bool,
@@ -422,8 +419,7 @@ def bootstrap_whole_matrix(model_d, listener_d, n_boot: int = N_BOOT, level: flo
     n_boot = _positive_int(n_boot, "n_boot")
     _check_level(level)
     m, l_ = _pair(model_d, listener_d)
-    rng = np.random.default_rng(seed)
-    stats = _bootstrap_draws(m, l_, [_unique_draw(rng, len(m)) for _ in range(n_boot)],
+    stats = _bootstrap_draws(m, l_, _stimulus_draws(int(seed), (len(m),), n_boot)[0],
                              True, False, 0.1)[0]
     stats = stats[np.isfinite(stats)]
     if not stats.size:

@@ -325,7 +325,8 @@ def stimulus_frames(space, audio, pooling: str = "sustained",
     if pooling == "sustained":
         frame = sustained_frame(audio, space.transform)
         return np.atleast_2d(np.asarray(space.normalize(frame), dtype=np.float32))
-    frames, active, _ = _all_frames(space, audio, active_db)
+    magnitude = note_frames(np.asarray(audio, dtype=np.float64), space.transform)
+    frames, active, _ = _all_frames(space, magnitude, active_db)
     return frames[active]
 
 
@@ -337,10 +338,9 @@ def analyse_stimulus(audio, transform) -> tuple[np.ndarray, np.ndarray]:
             note_frames(np.asarray(audio, dtype=np.float64), transform))
 
 
-def _all_frames(space, audio, active_db: float, magnitude: np.ndarray | None = None):
-    """Every normalised frame of a stimulus, its active mask and its attack mask."""
-    if magnitude is None:
-        magnitude = note_frames(np.asarray(audio, dtype=np.float64), space.transform)
+def _all_frames(space, magnitude: np.ndarray, active_db: float):
+    """Every normalised frame of a stimulus' magnitudes ``(n_bins, n_frames)``, its
+    active mask and its attack mask."""
     active = _active(np.sum(magnitude ** 2, axis=0), active_db)
     times = np.arange(magnitude.shape[1]) * float(space.transform.hop_seconds)
     onset = times[np.argmax(active)]
@@ -359,7 +359,7 @@ def encode_stimulus(space, audio, active_db: float = ACTIVE_DB, *,
     sustained, magnitude = analysis if analysis is not None else \
         analyse_stimulus(audio, space.transform)
     frame = np.atleast_2d(np.asarray(space.normalize(sustained), dtype=np.float32))[0]
-    frames, active, attack = _all_frames(space, audio, active_db, magnitude)
+    frames, active, attack = _all_frames(space, magnitude, active_db)
     silence = np.asarray(space.normalize(np.zeros(frames.shape[1])), dtype=np.float32)
     mu, var = _posterior(space, np.vstack([frame[None], silence[None], frames]))
     return StimulusCodes(frame=frame.astype(np.float64), all_frames=frames, active=active,
