@@ -1,3 +1,4 @@
+import math
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from vts.io import (
     folder_lock,
     load_audio,
     read_audio,
+    run_in_workers,
     write_wav,
 )
 
@@ -195,3 +197,47 @@ def test_folder_lock_refuses_a_second_writer_and_names_the_first(tmp_path):
             pass
     with folder_lock(models, "vts train"):                  # released on exit
         pass
+
+
+def _record(tasks, jobs, ready=None):
+    """run_in_workers(math.sqrt, ...): what was done, shown running, and raised."""
+    done, shown, failures = [], [], []
+
+    def failure(task, error):
+        failures.append(task)
+        return RuntimeError(f"task {task}: {error}")
+
+    raised = None
+    try:
+        run_in_workers(math.sqrt, tasks, jobs, done=lambda t, r: done.append((t, r)),
+                       failure=failure, ready=ready, show=lambda running: shown.append(running))
+    except RuntimeError as error:
+        raised = str(error)
+    return done, shown, failures, raised
+
+
+def test_run_in_workers_runs_every_task_in_worker_processes():
+    done, shown, failures, raised = _record([4.0, 9.0, 16.0], jobs=2)
+    assert sorted(done) == [(4.0, 2.0), (9.0, 3.0), (16.0, 4.0)]
+    assert raised is None and not failures
+    assert shown[0] == [4.0, 9.0] and max(len(r) for r in shown) == 2
+
+
+def test_run_in_workers_starts_nothing_after_a_failure_and_lets_the_running_finish():
+    # one worker: the failing task (sqrt(-1) raises) stops the one after it
+    done, _, failures, raised = _record([4.0, -1.0, 9.0], jobs=1)
+    assert done == [(4.0, 2.0)] and failures == [-1.0]
+    assert raised == "task -1.0: math domain error"
+    # two workers: the task started beside the failing one finishes
+    done, _, failures, raised = _record([-1.0, 9.0, 16.0], jobs=2)
+    assert done == [(9.0, 3.0)] and failures == [-1.0] and raised.startswith("task -1.0")
+
+
+def test_run_in_workers_waits_until_a_task_is_ready():
+    # 4 may start only once 16 has finished, although a worker is free
+    done, shown, _, raised = _record([16.0, 4.0], jobs=2,
+                                     ready=lambda task, unfinished: task != 4.0 or 16.0 not in unfinished)
+    assert raised is None and [t for t, _ in done] == [16.0, 4.0]
+    assert shown == [[16.0], [4.0]]
+    _, _, _, raised = _record([4.0], jobs=2, ready=lambda task, unfinished: False)
+    assert raised == "1 task(s) wait and none is ready to start"

@@ -23,6 +23,8 @@ Concurrent writers
 Worker processes
     :func:`exit_with_parent` makes a worker process exit when the process that
     started it dies (the joblib pools of ``vts data`` / ``vts features``).
+    :func:`run_in_workers` runs tasks side by side in such processes (the
+    spaces of ``vts train``, the notebooks of ``vts figures``).
 """
 from __future__ import annotations
 
@@ -36,7 +38,9 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -522,3 +526,50 @@ def exit_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="vts-exit-with-parent", daemon=True).start()
+
+
+def run_in_workers(call: Callable, tasks: Sequence, jobs: int, *, done: Callable,
+                   failure: Callable, ready: Callable | None = None,
+                   show: Callable | None = None) -> None:
+    """Run ``call(task)`` for every task in ``jobs`` worker processes, in order.
+
+    The workers are spawned and exit with this process (:func:`exit_with_parent`);
+    ``call``, the tasks and the results must pickle. A task starts once a worker
+    is free and ``ready(task, unfinished)`` is true (``unfinished``: the tasks
+    waiting or running; None: always ready); ``show(running)`` is told the
+    running tasks after each start. ``done(task, result)`` is called as each
+    task finishes; a task that raises is passed to ``failure(task, error)``,
+    which returns the exception to raise. After the first failure no task is
+    started, the running ones are let finish (nothing computed is lost), then
+    that exception is raised.
+
+    Raises
+    ------
+    RuntimeError
+        If tasks wait while none runs and none is ready (``ready`` never lets them start).
+    """
+    waiting, running, failed = list(tasks), {}, None
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                             initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
+        while running or (waiting and failed is None):
+            for task in list(waiting):
+                if len(running) >= jobs or failed is not None:
+                    break
+                if ready is None or ready(task, [*waiting, *running.values()]):
+                    waiting.remove(task)
+                    running[pool.submit(call, task)] = task
+            if not running:
+                raise RuntimeError(f"{len(waiting)} task(s) wait and none is ready to start")
+            if show is not None:
+                show(list(running.values()))
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                task = running.pop(future)
+                try:
+                    result = future.result()
+                except Exception as error:          # noqa: BLE001 -- raised once all have finished
+                    failed = failed or failure(task, error)
+                else:
+                    done(task, result)
+    if failed is not None:
+        raise failed

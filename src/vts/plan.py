@@ -12,15 +12,14 @@ written at the end (:func:`vts.metrics.write_table1`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 import sys
 import time
 import warnings
 from collections.abc import Iterable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
@@ -29,9 +28,14 @@ from tqdm.auto import tqdm
 
 from . import config as cfg
 from . import perception
-from .checkpoints import CHECKPOINT, STAGE1_CHECKPOINT, space_is_current, stage1_checkpoint_valid
+from .checkpoints import (
+    CHECKPOINT,
+    STAGE1_CHECKPOINT,
+    space_is_current,
+    stage1_checkpoint_valid,
+)
 from .features import novel_features, training_features
-from .io import atomic_path, exit_with_parent, folder_lock
+from .io import atomic_path, folder_lock, run_in_workers
 from .listener_space import build_listener_space
 from .metrics import write_table1
 from .profiles import PROFILES, Profile, TrainConfig
@@ -232,36 +236,31 @@ def _train_in_parallel(todo: list[_Job], inputs: _Inputs, jobs: int, progress: b
     A space that fails is named at once; the spaces in training are let finish
     (nothing already computed is lost), then its error is raised.
     """
-    # vanilla spaces first: each one lets its twins start
-    waiting, running, failed = sorted(todo, key=lambda j: j.regularized), {}, None
     bar = tqdm(total=len(todo), desc="spaces", unit="space", disable=not progress)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                             initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
-        while running or (waiting and failed is None):
-            vanillas_left = {j.transform for j in [*waiting, *running.values()]
-                             if not j.regularized}
-            for job in list(waiting):
-                if len(running) >= jobs or failed is not None:
-                    break
-                if job.regularized and job.transform in vanillas_left:
-                    continue
-                waiting.remove(job)
-                running[pool.submit(_train_in_worker, job, inputs)] = job
-            bar.set_postfix_str(", ".join(j.directory.name for j in running.values()))
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                job = running.pop(future)
-                bar.update(1)
-                try:
-                    _say(progress, future.result())
-                except Exception as error:          # noqa: BLE001 -- re-raised below
-                    tqdm.write(f"{job.directory.name}: training failed ({error}); "
-                               f"letting {len(running)} space(s) in training finish",
-                               file=sys.stderr)
-                    failed = failed or error
-    bar.close()
-    if failed is not None:
-        raise failed
+
+    def twin_done(job: _Job, unfinished: list[_Job]) -> bool:
+        return not job.regularized or not any(
+            j.transform == job.transform and not j.regularized for j in unfinished)
+
+    def done(job: _Job, summary: str) -> None:
+        bar.update(1)
+        _say(progress, summary)
+
+    def failure(job: _Job, error: Exception) -> Exception:
+        bar.update(1)
+        tqdm.write(f"{job.directory.name}: training failed ({error}); letting the spaces "
+                   "in training finish", file=sys.stderr)
+        return error
+
+    try:
+        # vanilla spaces first: each one lets its twins start
+        run_in_workers(functools.partial(_train_in_worker, inputs=inputs),
+                       sorted(todo, key=lambda j: j.regularized), jobs, done=done,
+                       failure=failure, ready=twin_done,
+                       show=lambda running: bar.set_postfix_str(
+                           ", ".join(j.directory.name for j in running)))
+    finally:
+        bar.close()
 
 
 def _listener_space(out_root: Path, transform: str, studies, progress: bool) -> None:

@@ -17,14 +17,13 @@ its saved state (the explorer's: ~10 MB) would only show "model not found".
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import nbformat
@@ -34,7 +33,7 @@ from papermill.exceptions import PapermillExecutionError
 from tqdm.auto import tqdm
 
 from .. import config
-from ..io import exit_with_parent, write_json
+from ..io import run_in_workers, write_json
 from ..profiles import get_settings
 from . import figures, page
 
@@ -239,28 +238,21 @@ def run_notebooks(profile: str = "default", only=None, output_dir=None, models_d
     return [runs[p.stem] for p in paths]
 
 
+def _run_in_worker(path: Path, executed: Path, params: Mapping, kernel_name: str) -> float:
+    """:func:`_run_one` in a worker process, its kernel on one thread."""
+    return _run_one(path, executed / path.name, params, kernel_name, True)
+
+
 def _run_side_by_side(paths, executed: Path, params: Mapping, kernel_name: str, jobs: int,
                       bar, finished) -> None:
     """Run ``paths`` in ``jobs`` worker processes, in notebook order; at the first
     failure start no more, let the running ones finish, then raise it."""
-    waiting, running, failed = list(paths), {}, None
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                             initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
-        while running or (waiting and failed is None):
-            while waiting and failed is None and len(running) < jobs:
-                path = waiting.pop(0)
-                running[pool.submit(_run_one, path, executed / path.name, params,
-                                    kernel_name, True)] = path
-            bar.set_postfix_str(", ".join(p.stem for p in running.values()))
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                path = running.pop(future)
-                try:
-                    finished(path, future.result())
-                except NotebookError as error:
-                    failed = failed or error
-                except Exception as error:             # noqa: BLE001 -- a dead kernel or worker
-                    failed = failed or NotebookError(
-                        f"notebook {path.stem} failed: {type(error).__name__}: {error}")
-    if failed is not None:
-        raise failed
+    def failure(path: Path, error: Exception) -> NotebookError:
+        if isinstance(error, NotebookError):
+            return error
+        return NotebookError(f"notebook {path.stem} failed: {type(error).__name__}: {error}")
+
+    run_in_workers(functools.partial(_run_in_worker, executed=executed, params=params,
+                                     kernel_name=kernel_name),
+                   paths, jobs, done=finished, failure=failure,
+                   show=lambda running: bar.set_postfix_str(", ".join(p.stem for p in running)))
