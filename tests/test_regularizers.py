@@ -49,6 +49,26 @@ def test_l2_hand_value():
     assert note_penalty(spec, Z3, Y3, MU, SIG, dims=[0]).item() == pytest.approx(math.sqrt(6.5))
 
 
+def test_l2_free_leaves_out_the_pairs_of_one_instrument():
+    # notes 0 and 3 are both instrument 0 (latent distance 4, target 0 in the released code)
+    z = torch.tensor([[0.0], [1.0], [3.0], [4.0]], dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 0])
+    # target 2 * mu: (0,1) 1, (0,2) 2, (1,2) 0.5, (1,3) 1, (2,3) 2; latent 1, 3, 2, 3, 1
+    # squared errors 0, 1, 2.25, 4, 1 (each twice) = 16.5; with (0,3): + 2 * 16
+    free = RegularizerSpec("l2", scale=2.0, within="free")
+    zero = RegularizerSpec("l2", scale=2.0)
+    assert note_penalty(free, z, y, MU, SIG).item() == pytest.approx(math.sqrt(16.5), abs=1e-12)
+    assert note_penalty(zero, z, y, MU, SIG).item() == pytest.approx(math.sqrt(48.5), abs=1e-12)
+    # the gaussian kind with sigma = 0 is the same l2
+    g = note_penalty(RegularizerSpec("gaussian", scale=2.0, within="free"), z, y, MU,
+                     torch.zeros(3, 3), generator=torch.Generator().manual_seed(0))
+    assert g.item() == pytest.approx(math.sqrt(16.5), abs=1e-12)
+    x = z.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda v: note_penalty(free, v, y, MU, SIG), (x,))
+    with pytest.raises(ValueError, match="pairs mask"):
+        l2_penalty(z, 2.0 * note_target(MU, y), torch.ones(3, 3, dtype=torch.bool))
+
+
 def test_l2_zero_at_exact_fit_with_finite_gradient():
     z = Z3.clone().requires_grad_(True)
     target = torch.tensor([[0.0, 1, 3], [1, 0, 2], [3, 2, 0]], dtype=torch.float64)
@@ -218,6 +238,10 @@ def test_spec_validation():
         RegularizerSpec("l2", scale=-1.0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         RegularizerSpec("l2").kind = "student"
+    with pytest.raises(ValueError, match="unknown within"):
+        RegularizerSpec("l2", within="none")
+    with pytest.raises(ValueError, match="l2 and gaussian"):
+        RegularizerSpec("student", within="free")
 
 
 def test_note_penalty_class_kinds_and_prior():

@@ -12,7 +12,7 @@ agreement on the nine studies) and writes::
 
 The spaces land in ``build/regularizers/models/``; a rerun skips finished ones.
 
-    .venv/bin/python tools/regularizer_study.py [--profile default]
+    .venv/bin/python tools/regularizer_study.py [--profile default] [--only TEXT]
 """
 from __future__ import annotations
 
@@ -24,31 +24,39 @@ import pandas as pd
 
 from vts import config, perception
 from vts.app import figures, plots
-from vts.features import novel_features, training_features
-from vts.profiles import PROFILES
 from vts.checkpoints import STAGE1_CHECKPOINT
+from vts.features import novel_features, training_features
 from vts.plan import model_name, start_from_stage1
+from vts.profiles import PROFILES
 from vts.train import load_target, train_space
 
-#: (kind, alpha, dims rule, number of dims) of every variant tried.
+#: (kind, alpha, dims rule, number of dims, within) of every variant tried;
+#: within: pairs of notes of one instrument at target 0 ("zero", the released
+#: code) or left out ("free"), :data:`vts.regularizers.WITHIN`.
 GRID = [
-    ("class", 25.0, "all", 0),
-    ("l2", 1.0, "first", 3), ("l2", 1.0, "first", 8), ("l2", 3.0, "first", 8),
-    ("l2", 1.0, "all", 0),
-    ("gaussian", 1.0, "first", 8), ("student", 1.0, "first", 8), ("student", 10.0, "first", 8),
-    ("prior", 1.0, "first", 5),
-    ("gaussian", 1.0, "all", 0), ("student", 1.0, "all", 0), ("l2", 3.0, "all", 0),
+    ("class", 25.0, "all", 0, "zero"),
+    ("l2", 1.0, "first", 3, "zero"), ("l2", 1.0, "first", 8, "zero"),
+    ("l2", 3.0, "first", 8, "zero"), ("l2", 1.0, "all", 0, "zero"),
+    ("gaussian", 1.0, "first", 8, "zero"), ("student", 1.0, "first", 8, "zero"),
+    ("student", 10.0, "first", 8, "zero"), ("prior", 1.0, "first", 5, "zero"),
+    ("gaussian", 1.0, "all", 0, "zero"), ("student", 1.0, "all", 0, "zero"),
+    ("l2", 3.0, "all", 0, "zero"),
+    ("l2", 1.0, "all", 0, "free"), ("l2", 3.0, "all", 0, "free"),
+    ("gaussian", 1.0, "all", 0, "free"),
 ]
 
 
-def variant_name(kind: str, alpha: float, dims: str, n_dims: int) -> str:
+def variant_name(kind: str, alpha: float, dims: str, n_dims: int, within: str) -> str:
     where = "all" if dims == "all" else f"{dims}{n_dims}"
-    return f"nsgt-erb-{kind}-a{alpha:g}-{where}"
+    return f"nsgt-erb-{kind}-a{alpha:g}-{where}" + ("-free" if within == "free" else "")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="default", choices=config.PROFILE_NAMES)
+    parser.add_argument("--only", default="", metavar="TEXT",
+                        help="train only the variants whose name contains TEXT (the vanilla "
+                        "space and the variants already trained are scored too)")
     args = parser.parse_args()
     profile = PROFILES[args.profile]
     out = config.build_dir() / "regularizers"
@@ -63,12 +71,15 @@ def main() -> int:
     t0 = time.perf_counter()
     spaces = {"vanilla": train_space(features, target, profile.train, vanilla, False,
                                      save_stage1=True, **common)}
-    for kind, alpha, dims, n_dims in GRID:
-        name = variant_name(kind, alpha, dims, n_dims)
+    for kind, alpha, dims, n_dims, within in GRID:
+        name = variant_name(kind, alpha, dims, n_dims, within)
         cfg = dataclasses.replace(profile.config(kind), alpha=alpha, reg_dims=dims,
-                                  reg_n_dims=n_dims)
+                                  reg_n_dims=n_dims, reg_within=within)
         directory = models / name
-        if not (directory / "config.json").is_file():
+        finished = (directory / "config.json").is_file()
+        if args.only not in name and not finished:
+            continue   # left out by --only; a finished variant is still scored
+        if not finished:
             start_from_stage1(directory, vanilla / STAGE1_CHECKPOINT, cfg, features)
         spaces[name] = train_space(features, target, cfg, directory, True, **common)
         print(f"{name}: {time.perf_counter() - t0:.0f} s")
@@ -79,14 +90,16 @@ def main() -> int:
                      "alpha": training["alpha"] if space.regularized else 0.0,
                      "dims": (training["reg_dims"] if training["reg_dims"] == "all"
                               else f"{training['reg_dims']} {training['reg_n_dims']}")
-                     if space.regularized else "", **space.metrics})
+                     if space.regularized else "",
+                     "within": training.get("reg_within", "zero") if space.regularized else "",
+                     **space.metrics})
     table = pd.DataFrame(rows)
     mse0 = float(table.loc[table["kind"] == "vanilla", "test_mse"].iloc[0])
     table["mse_vs_vanilla"] = table["test_mse"] / mse0 - 1.0
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "study.csv", index=False)
-    cols = ["space", "silhouette_pca", "centroid_accuracy", "spearman_test", "mse_vs_vanilla",
-            "nearest_bass-clarinet", "nearest_contrabassoon", "listeners_spearman"]
+    cols = ["space", "silhouette_pca", "centroid_accuracy", "spearman_test",
+            "mse_vs_vanilla", "nearest_bass-clarinet", "nearest_contrabassoon", "listeners_spearman"]
     print(figures.markdown_table(table[cols].round(3)))
     fig = plots.plot_tradeoff(table)
     fig.savefig(out / "tradeoff.png", dpi=110)

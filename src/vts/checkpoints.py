@@ -27,7 +27,7 @@ CHECKPOINT_VERSION = 1
 CHECKPOINT = "checkpoint.pt"
 STAGE1_CHECKPOINT = "stage1.pt"
 _STAGE2_FIELDS = ("alpha", "reg_notes_per_class", "reg_band_semitones", "reg_kind", "reg_dims",
-                  "reg_n_dims", "reg_scale")
+                  "reg_n_dims", "reg_scale", "reg_within")
 
 
 def frame_hash(df: pd.DataFrame) -> str:

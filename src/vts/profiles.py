@@ -77,6 +77,10 @@ class TrainConfig:
         Multiplier of the normalised note-level targets; 0 applies the rule of
         :func:`vts.regularizers.target_scale_for` (sqrt of twice the number of
         regularised dimensions).
+    reg_within : str
+        Pairs of notes of one instrument in ``l2`` / ``gaussian``: target 0
+        (``"zero"``, released code) or left out (``"free"``; listeners rated
+        no such pair), :data:`vts.regularizers.WITHIN`.
     test_fraction : float
         Share of each instrument's notes held out as test set.
     seed : int
@@ -117,6 +121,7 @@ class TrainConfig:
     reg_dims: str = "all"
     reg_n_dims: int = 0
     reg_scale: float = 0.0
+    reg_within: str = "zero"
     test_fraction: float = 0.1
     seed: int = cfg.DEFAULT_SEED
     checkpoint_every: int = 100
@@ -137,8 +142,7 @@ class TrainConfig:
                                            self.reg_notes_per_class <= 0):
             raise ValueError("reg_band_semitones must be >= 0 and needs reg_notes_per_class > 0, "
                              f"got {self.reg_band_semitones} and {self.reg_notes_per_class}")
-        RegularizerSpec(self.reg_kind, self.reg_dims, self.reg_n_dims,
-                        self.reg_scale or None)   # validates kind, dims and scale
+        self.regularizer   # validates kind, dims, scale and within
 
     @property
     def total_epochs(self) -> int:
@@ -157,7 +161,7 @@ class TrainConfig:
     def regularizer(self) -> RegularizerSpec:
         """The regulariser of stage 2 as a :class:`vts.regularizers.RegularizerSpec`."""
         return RegularizerSpec(self.reg_kind, self.reg_dims, self.reg_n_dims,
-                               self.reg_scale or None)
+                               self.reg_scale or None, self.reg_within)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -310,9 +314,10 @@ def _kinds(banded_notes: int, prior_dims: int, alpha: float = 1.0) -> dict:
     ``class``: the paper's R as the profile sets it. ``banded``: R also within
     every octave, on ``banded_notes`` notes per class and band. ``l2``,
     ``gaussian``, ``student``: the released code's note-level terms with its
-    defaults, weight ``alpha`` = 1 on every latent dimension (the other
-    choices, e.g. the first few dimensions only, are measured by
-    ``make regularizers``). ``prior``: class-conditional priors at the
+    defaults, weight ``alpha`` = 1 on every latent dimension, pairs of notes
+    of one instrument at target 0 (the other choices, e.g. the first few
+    dimensions only or ``reg_within = "free"``, are measured by
+    ``make regularizers``; README, "The trade-off"). ``prior``: class-conditional priors at the
     instruments' MDS positions on the first ``prior_dims`` dimensions (= the
     target's dimensions; alpha only switches stage 2 on).
     """

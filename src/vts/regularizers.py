@@ -26,6 +26,15 @@ dispatches on a :class:`RegularizerSpec`. Notes of no rated instrument
 (label -1) enter no penalty (and keep the N(0, I) prior); with fewer than two
 rated notes a penalty is ``z.sum() * 0.0`` (zero, graph kept).
 
+Pairs of notes of one instrument
+--------------------------------
+No listener rated two notes of one instrument (the ratings hold the 66 pairs
+of 12 instruments only), yet the released code gives such pairs the target 0,
+which pulls every note of an instrument to one point: the encoder becomes a
+classifier of the rated instruments. ``within="free"`` (:data:`WITHIN`) leaves
+those pairs out of the ``l2`` and ``gaussian`` penalties, which then constrain
+only the distances listeners rated; ``within="zero"`` is the released code.
+
 Target scale
 ------------
 Normalised target distances lie in [0, 1], but two independent draws of the
@@ -90,6 +99,8 @@ NOTE_KINDS = ("l2", "gaussian", "student", "prior")
 SPACE_KINDS = ("vanilla", *KINDS)
 #: Rules choosing the regularised latent dimensions (:func:`select_dims`).
 DIM_RULES = ("all", "first", "lowest", "highest")
+#: Targets of pairs of notes of one instrument: 0 (released code) or left out.
+WITHIN = ("zero", "free")
 #: Label of a note of no rated instrument.
 UNRATED = -1
 #: Squared latent distances below this are clamped (finite gradient at 0).
@@ -297,29 +308,43 @@ def _safe_sqrt(s: torch.Tensor) -> torch.Tensor:
                        torch.zeros_like(s))
 
 
-def l2_penalty(z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def l2_penalty(z: torch.Tensor, target: torch.Tensor,
+               pairs: torch.Tensor | None = None) -> torch.Tensor:
     """``R = sqrt(sum_ij (d^z_ij - d^T_ij)^2)``, Frobenius distance of latent and target distances.
 
     ``z (n, d)``: codes of rated notes on the regularised dims; ``target (n, n)``:
-    ``d^T`` (e.g. ``note_target(mu, y) * scale``). R is 0, with a zero
+    ``d^T`` (e.g. ``note_target(mu, y) * scale``); ``pairs (n, n)``: boolean
+    mask of the pairs (i, j) in the sum (None: all). R is 0, with a zero
     gradient (not NaN), when the distances match exactly.
     """
     if target.shape != (z.shape[0], z.shape[0]):
         raise ValueError(f"target of shape {tuple(target.shape)} for {z.shape[0]} codes")
+    if pairs is not None and pairs.shape != target.shape:
+        raise ValueError(f"pairs mask of shape {tuple(pairs.shape)} for {z.shape[0]} codes")
     if z.shape[0] < 2:
         return z.sum() * 0.0
-    return _safe_sqrt(((latent_distances(z) - target.to(z)) ** 2).sum())
+    squares = (latent_distances(z) - target.to(z)) ** 2
+    if pairs is not None:
+        squares = squares.masked_fill(~pairs.to(squares.device), 0.0)
+    return _safe_sqrt(squares.sum())
+
+
+def _other_instrument(y: torch.Tensor) -> torch.Tensor:
+    """``(n, n)`` mask of the pairs of notes of two different instruments."""
+    return y.unsqueeze(1) != y.unsqueeze(0)
 
 
 def gaussian_penalty(z: torch.Tensor, mu, sigma, labels: torch.Tensor,
-                     generator: torch.Generator | None = None, scale: float = 1.0) -> torch.Tensor:
+                     generator: torch.Generator | None = None, scale: float = 1.0,
+                     within: str = "zero") -> torch.Tensor:
     """l2 against a target redrawn each call from the rating Gaussians.
 
     ``T_ij ~ N(mu[y_i, y_j], sigma[y_i, y_j])`` is drawn for ``i < j`` and
     mirrored (0 on the diagonal and between notes of one instrument), clipped
     at 0 (a distance is not negative), divided by its maximum and multiplied by
-    ``scale``; ``R = l2_penalty(z, T)``. Noise from ``generator`` (global RNG if
-    None); notes labelled -1 are dropped first. ``sigma = 0`` gives l2 on
+    ``scale``; ``R = l2_penalty(z, T)``, over the pairs of two instruments only
+    if ``within == "free"``. Noise from ``generator`` (global RNG if None);
+    notes labelled -1 are dropped first. ``sigma = 0`` gives l2 on
     ``note_target(mu, y) * scale``.
     """
     y, keep = _rated(labels, z.device)
@@ -336,7 +361,7 @@ def gaussian_penalty(z: torch.Tensor, mu, sigma, labels: torch.Tensor,
     draw = (draw + draw.T).masked_fill(y.unsqueeze(1) == y.unsqueeze(0), 0.0)
     top = draw.max()
     target = draw / top * scale if bool(top > 0) else torch.zeros_like(draw)
-    return l2_penalty(z, target)
+    return l2_penalty(z, target, _other_instrument(y) if within == "free" else None)
 
 
 def student_penalty(z: torch.Tensor, mu, labels: torch.Tensor) -> torch.Tensor:
@@ -452,13 +477,17 @@ class RegularizerSpec:
 
     ``dims`` / ``n_dims``: rule and k of :func:`select_dims` (k >= 1 unless
     ``"all"``). ``scale``: multiplier of the l2/gaussian targets; None means
-    :func:`target_scale_for` of the number of regularised dims.
+    :func:`target_scale_for` of the number of regularised dims. ``within``
+    (:data:`WITHIN`): pairs of notes of one instrument get the target 0
+    (``"zero"``, released code) or stay out of the penalty (``"free"``,
+    ``l2`` and ``gaussian`` only).
     """
 
     kind: str
     dims: str = "all"
     n_dims: int = 0
     scale: float | None = None
+    within: str = "zero"
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -469,6 +498,11 @@ class RegularizerSpec:
             raise ValueError(f"n_dims={self.n_dims} for dims={self.dims!r}: need >= 1 unless 'all'")
         if self.scale is not None and not self.scale > 0:
             raise ValueError(f"scale must be > 0 or None, got {self.scale}")
+        if self.within not in WITHIN:
+            raise ValueError(f"unknown within {self.within!r}; choose one of {WITHIN}")
+        if self.within == "free" and self.kind not in ("l2", "gaussian"):
+            raise ValueError(f"within='free' applies to the l2 and gaussian kinds, "
+                             f"not {self.kind!r}")
 
 
 def note_penalty(spec: RegularizerSpec, z: torch.Tensor, labels: torch.Tensor, mu, sigma,
@@ -477,8 +511,10 @@ def note_penalty(spec: RegularizerSpec, z: torch.Tensor, labels: torch.Tensor, m
 
     ``"l2"``, ``"gaussian"`` and ``"student"`` are computed on ``z[:, dims]``
     (all dims if None) over the rated notes (label >= 0), with the target
-    scale ``spec.scale`` or ``target_scale_for(len(dims))``; ``"prior"`` adds
-    nothing (0 with graph: its effect lives in :func:`class_prior_kl`).
+    scale ``spec.scale`` or ``target_scale_for(len(dims))`` and, for l2 and
+    gaussian with ``spec.within == "free"``, the pairs of two instruments only;
+    ``"prior"`` adds nothing (0 with graph: its effect lives in
+    :func:`class_prior_kl`).
 
     Raises
     ------
@@ -497,7 +533,9 @@ def note_penalty(spec: RegularizerSpec, z: torch.Tensor, labels: torch.Tensor, m
     if int(keep.sum()) < 2:
         return z.sum() * 0.0
     if spec.kind == "l2":
-        return l2_penalty(zs[keep], note_target(_matrix(mu, z), y[keep]) * scale)
+        y = y[keep]
+        pairs = _other_instrument(y) if spec.within == "free" else None
+        return l2_penalty(zs[keep], note_target(_matrix(mu, z), y) * scale, pairs)
     if spec.kind == "gaussian":
-        return gaussian_penalty(zs, mu, sigma, labels, generator, scale)
+        return gaussian_penalty(zs, mu, sigma, labels, generator, scale, spec.within)
     return student_penalty(zs, mu, labels)
