@@ -395,7 +395,8 @@ def plot_tradeoff(table: pd.DataFrame, x: str = "silhouette_pca", y: str = "list
     """Listener agreement against clustering, one point per space.
 
     ``table`` has one row per space with ``kind``, ``x``, ``y`` and optionally
-    ``alpha`` / ``dims`` (written beside the points) and ``mse_vs_vanilla``
+    ``alpha`` / ``dims`` / ``within`` (written beside the points; ``within``
+    only when ``"free"``) and ``mse_vs_vanilla``
     (the marker size grows with the reconstruction cost).
     """
     fig = new_figure(8.0, 5.5)
@@ -410,6 +411,8 @@ def plot_tradeoff(table: pd.DataFrame, x: str = "silhouette_pca", y: str = "list
         for _, row in rows.iterrows():
             note = "" if kind == "vanilla" else \
                 f"α {row.get('alpha', float('nan')):g}, {row.get('dims', '')}".strip(", ")
+            if row.get("within") == "free":
+                note += ", one instrument free"
             ax.annotate(note, (row[x], row[y]), fontsize=7, xytext=(4, 3),
                         textcoords="offset points")
     ax.axhline(float(table.loc[table["kind"] == "vanilla", y].mean()), color="grey", lw=0.8,
