@@ -274,6 +274,17 @@ def _matrix(x, like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).detach().to(like)
 
 
+def _same_instrument(y: torch.Tensor) -> torch.Tensor:
+    """``(n, n)`` mask of the pairs of notes of one instrument (diagonal included)."""
+    return y.unsqueeze(1) == y.unsqueeze(0)
+
+
+def _penalised_pairs(y: torch.Tensor, within: str) -> torch.Tensor | None:
+    """The pairs an l2 penalty sums over: all (None) or, ``within="free"``, those
+    of two instruments."""
+    return ~_same_instrument(y) if within == "free" else None
+
+
 def note_target(mu: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Target distances ``(n, n)`` of notes: ``mu[y_i, y_j] / max_kl mu[y_k, y_l]``.
 
@@ -283,8 +294,7 @@ def note_target(mu: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     labels, rated = _rated(labels, mu.device)
     if not bool(rated.all()):
         raise ValueError("note_target needs rated labels only: drop the notes labelled -1 first")
-    same = labels.unsqueeze(1) == labels.unsqueeze(0)
-    t = mu[labels][:, labels].masked_fill(same, 0.0)
+    t = mu[labels][:, labels].masked_fill(_same_instrument(labels), 0.0)
     top = t.max() if t.numel() else t.new_zeros(())
     return t / top if bool(top > 0) else torch.zeros_like(t)
 
@@ -329,11 +339,6 @@ def l2_penalty(z: torch.Tensor, target: torch.Tensor,
     return _safe_sqrt(squares.sum())
 
 
-def _other_instrument(y: torch.Tensor) -> torch.Tensor:
-    """``(n, n)`` mask of the pairs of notes of two different instruments."""
-    return y.unsqueeze(1) != y.unsqueeze(0)
-
-
 def gaussian_penalty(z: torch.Tensor, mu, sigma, labels: torch.Tensor,
                      generator: torch.Generator | None = None, scale: float = 1.0,
                      within: str = "zero") -> torch.Tensor:
@@ -358,10 +363,10 @@ def gaussian_penalty(z: torch.Tensor, mu, sigma, labels: torch.Tensor,
     draw = (mu[y][:, y] + sigma[y][:, y] * noise).clamp(min=0.0)
     upper = torch.triu(torch.ones(n, n, dtype=torch.bool, device=z.device), diagonal=1)
     draw = draw.masked_fill(~upper, 0.0)
-    draw = (draw + draw.T).masked_fill(y.unsqueeze(1) == y.unsqueeze(0), 0.0)
+    draw = (draw + draw.T).masked_fill(_same_instrument(y), 0.0)
     top = draw.max()
     target = draw / top * scale if bool(top > 0) else torch.zeros_like(draw)
-    return l2_penalty(z, target, _other_instrument(y) if within == "free" else None)
+    return l2_penalty(z, target, _penalised_pairs(y, within))
 
 
 def student_penalty(z: torch.Tensor, mu, labels: torch.Tensor) -> torch.Tensor:
@@ -385,7 +390,7 @@ def student_penalty(z: torch.Tensor, mu, labels: torch.Tensor) -> torch.Tensor:
     eye = torch.eye(z.shape[0], dtype=torch.bool, device=z.device)
     log_p = torch.log_softmax((-latent_distances(z)).masked_fill(eye, float("-inf")), dim=0)
     log_p = log_p.masked_fill(eye, 0.0)
-    t = mu[y][:, y].masked_fill(y.unsqueeze(1) == y.unsqueeze(0), 0.0)
+    t = mu[y][:, y].masked_fill(_same_instrument(y), 0.0)
     q = (1.0 / (1.0 + t)).masked_fill(eye, 0.0)
     log_q = torch.log(q / q.sum()).masked_fill(eye, 0.0)
     return (torch.exp(log_p).masked_fill(eye, 0.0) * (log_p - log_q)).sum()
@@ -534,8 +539,8 @@ def note_penalty(spec: RegularizerSpec, z: torch.Tensor, labels: torch.Tensor, m
         return z.sum() * 0.0
     if spec.kind == "l2":
         y = y[keep]
-        pairs = _other_instrument(y) if spec.within == "free" else None
-        return l2_penalty(zs[keep], note_target(_matrix(mu, z), y) * scale, pairs)
+        return l2_penalty(zs[keep], note_target(_matrix(mu, z), y) * scale,
+                          _penalised_pairs(y, spec.within))
     if spec.kind == "gaussian":
         return gaussian_penalty(zs, mu, sigma, labels, generator, scale, spec.within)
     return student_penalty(zs, mu, labels)
