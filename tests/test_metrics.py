@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
-
 from test_space import LATENT, N_BINS, NORMALIZER, RATED, make_space
+
 from vts.metrics import (
     PAPER_RESULTS,
     banded_centroid_correlations,
@@ -16,6 +16,7 @@ from vts.metrics import (
     class_regularizer,
     evaluate_space,
     linear_probe_accuracy,
+    mse_vs_vanilla,
     write_table1,
 )
 from vts.space import TimbreSpace
@@ -191,3 +192,15 @@ def test_silhouettes_separate_groups_from_one_cloud(saved):
     cloud = rng.normal(size=(90, LATENT))
     assert silhouettes(space, grouped, labels)["silhouette"] > 0.8
     assert abs(silhouettes(space, cloud, labels)["silhouette"]) < 0.1
+
+
+def test_mse_vs_vanilla_per_group_by_hand():
+    table = pd.DataFrame({"seed": [0, 0, 1, 1], "kind": ["l2", "vanilla", "vanilla", "l2"],
+                          "test_mse": [0.11, 0.10, 0.20, 0.30]})
+    assert mse_vs_vanilla(table, by="seed").tolist() == pytest.approx([0.1, 0.0, 0.0, 0.5])
+    one = table[table["seed"] == 1]
+    assert mse_vs_vanilla(one).tolist() == pytest.approx([0.0, 0.5])
+    with pytest.raises(ValueError, match=r"none for \[1\]"):
+        mse_vs_vanilla(table.drop(index=2), by="seed")
+    with pytest.raises(ValueError, match="several"):
+        mse_vs_vanilla(table)

@@ -26,6 +26,7 @@ from vts import config, perception
 from vts.app import figures, plots
 from vts.checkpoints import STAGE1_CHECKPOINT
 from vts.features import novel_features, training_features
+from vts.metrics import mse_vs_vanilla
 from vts.plan import model_name, start_from_stage1
 from vts.profiles import PROFILES
 from vts.train import load_target, train_space
@@ -94,8 +95,7 @@ def main() -> int:
                      "within": training.get("reg_within", "zero") if space.regularized else "",
                      **space.metrics})
     table = pd.DataFrame(rows)
-    mse0 = float(table.loc[table["kind"] == "vanilla", "test_mse"].iloc[0])
-    table["mse_vs_vanilla"] = table["test_mse"] / mse0 - 1.0
+    table["mse_vs_vanilla"] = mse_vs_vanilla(table)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "study.csv", index=False)
     cols = ["space", "silhouette_pca", "centroid_accuracy", "spearman_test",

@@ -31,7 +31,7 @@ import pandas as pd
 from vts import config
 from vts import listeners as evaluate
 from vts.app import figures
-from vts.metrics import collect_metrics
+from vts.metrics import collect_metrics, mse_vs_vanilla
 from vts.plan import model_plan, train_all
 
 #: Table 1 columns summarised over seeds (the clustering targets of the spaces).
@@ -43,9 +43,7 @@ NOVEL = ["bass-clarinet", "contrabassoon"]
 
 def clustering_over_seeds(table1: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(mean and std over seeds of :data:`CLUSTERING` per kind, nearest instrument per seed)."""
-    table1 = table1.copy()
-    vanilla = table1[table1["kind"] == "vanilla"].set_index("seed")["test_mse"]
-    table1["mse_vs_vanilla"] = table1["test_mse"] / table1["seed"].map(vanilla) - 1.0
+    table1 = table1.assign(mse_vs_vanilla=mse_vs_vanilla(table1, by="seed"))
     stats = table1.groupby("kind", sort=False)[CLUSTERING].agg(["mean", "std"])
     stats.columns = [f"{col} {stat}" for col, stat in stats.columns]
     nearest = table1.pivot_table(index="kind", columns="seed", sort=False, aggfunc="first",

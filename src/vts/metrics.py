@@ -442,6 +442,26 @@ def collect_metrics(models_root: str | os.PathLike) -> pd.DataFrame:
     return table[TABLE1_COLUMNS + [c for c in table.columns if c not in TABLE1_COLUMNS]]
 
 
+def mse_vs_vanilla(table: pd.DataFrame, by: str | None = None) -> pd.Series:
+    """Test MSE of every row relative to its vanilla space, ``test_mse / vanilla - 1``.
+
+    ``table`` has ``kind`` and ``test_mse`` (e.g. :func:`collect_metrics`); the
+    vanilla space is the ``kind == "vanilla"`` row of the same ``by`` group
+    (e.g. ``"seed"``; None: the one vanilla row of the table). Raises
+    ValueError if a group has no or several vanilla rows.
+    """
+    groups = table[by] if by is not None else pd.Series(0, index=table.index)
+    vanilla = table["kind"] == "vanilla"
+    counts = groups[vanilla].value_counts()
+    missing = sorted(set(groups) - set(counts.index), key=str)
+    doubled = sorted(counts.index[counts > 1], key=str)
+    if missing or doubled:
+        raise ValueError(f"need one vanilla space per {by or 'table'}; none for {missing}, "
+                         f"several for {doubled}")
+    reference = pd.Series(table.loc[vanilla, "test_mse"].to_numpy(), index=groups[vanilla])
+    return table["test_mse"] / groups.map(reference).to_numpy() - 1.0
+
+
 def _fmt(v, digits=4) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
