@@ -59,6 +59,10 @@ def main() -> int:
                         help="train only the variants whose name contains TEXT (the vanilla "
                         "space and the variants already trained are scored too)")
     args = parser.parse_args()
+    names = [variant_name(*variant) for variant in GRID]
+    if not any(args.only in name for name in names):
+        parser.error(f"--only {args.only!r} matches no variant; the variants are "
+                     + ", ".join(names))
     profile = PROFILES[args.profile]
     out = config.build_dir() / "regularizers"
     models = out / "models"
