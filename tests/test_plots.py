@@ -1,6 +1,7 @@
 """The plots of vts.app.plots: panels, animation frames, interactive pages, colours."""
 import numpy as np
 import pandas as pd
+from matplotlib.text import Text
 
 from vts.app import animations, figures, interactive, plots
 
@@ -133,3 +134,30 @@ def test_path_html_animates_every_path():
 def test_instrument_colours_are_stable():
     assert plots.instrument_color("flute") == plots.instrument_color("flute")
     assert plots.instrument_color("flute") != plots.instrument_color("oboe")
+
+
+def test_tradeoff_labels_do_not_overlap():
+    """Five spaces at almost the same place (as the unclustered kinds sit, far from
+    a clustered one) keep five readable labels, each naming its kind, weight and
+    choices."""
+    rows = [{"kind": "vanilla", "silhouette_pca": -0.1, "listeners_spearman": 0.31},
+            {"kind": "l2", "alpha": 3.0, "dims": "all", "silhouette_pca": 0.8,
+             "listeners_spearman": 0.05, "mse_vs_vanilla": 0.2}]
+    rows += [{"kind": kind, "alpha": 1.0, "dims": dims, "within": within, "per_class": per,
+              "silhouette_pca": -0.1 + 0.004 * k, "listeners_spearman": 0.30 + 0.002 * k,
+              "mse_vs_vanilla": 0.02}
+             for k, (kind, dims, within, per) in enumerate(
+                 [("l2", "first 3", "zero", 0), ("l2", "first 8", "zero", 0),
+                  ("gaussian", "all", "free", 0), ("student", "all", "zero", 0),
+                  ("l2", "all", "zero", 11)])]
+    fig = plots.plot_tradeoff(pd.DataFrame(rows))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = [t for t in fig.axes[0].texts if t.get_text()]
+    assert sorted(t.get_text() for t in texts) == sorted([
+        "l2, α 1, first 3", "l2, α 1, first 8", "gaussian, α 1, all, one instrument free",
+        "student, α 1, all", "l2, α 1, all, balanced", "l2, α 3, all"])
+    boxes = [Text.get_window_extent(t, renderer) for t in texts]   # the text, no leader
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)

@@ -391,30 +391,54 @@ def plot_novel_instruments(views: Mapping[str, Mapping]):
 
 
 # ============================================================================ 05 trade-off
+def _annotate_apart(ax, notes, fontsize: int = 7, line_points: float = 9.0) -> None:
+    """Write each ``(text, (x, y))`` of ``notes`` right of its point, moved down
+    (with a leader line) where it would overlap a label already written."""
+    ax.autoscale_view()
+    placed = []   # (x, y) of the written labels, display points
+    scale = ax.figure.dpi / 72.0
+    for text, xy in sorted(notes, key=lambda n: -n[1][1]):
+        px, py = ax.transData.transform(xy) / scale
+        width = 0.6 * fontsize * len(text)
+        dy = 3.0
+        while any(abs(py + dy - qy) < line_points and px < qx + qw and qx < px + width
+                  for qx, qy, qw in placed):
+            dy -= line_points
+        placed.append((px, py + dy, width))
+        ax.annotate(text, xy, fontsize=fontsize, xytext=(5, dy), textcoords="offset points",
+                    va="bottom", arrowprops=None if dy == 3.0 else
+                    {"arrowstyle": "-", "color": "grey", "lw": 0.5})
+
+
 def plot_tradeoff(table: pd.DataFrame, x: str = "silhouette_pca", y: str = "listeners_spearman"):
     """Listener agreement against clustering, one point per space.
 
     ``table`` has one row per space with ``kind``, ``x``, ``y`` and optionally
-    ``alpha`` / ``dims`` / ``within`` (written beside the points; ``within``
-    only when ``"free"``) and ``mse_vs_vanilla``
+    ``alpha`` / ``dims`` / ``within`` / ``per_class`` (written beside the
+    points; ``within`` only when ``"free"``, ``per_class`` only when above 0:
+    R on a class-balanced draw) and ``mse_vs_vanilla``
     (the marker size grows with the reconstruction cost).
     """
     fig = new_figure(8.0, 5.5)
     ax = fig.subplots()
     colours = dict(zip(SPACE_KINDS, ("#222222", "#F38400", "#882D17", "#0067A5",
                                             "#008856", "#875692", "#BE0032")))
+    notes = []
     for kind, rows in table.groupby("kind", sort=False):
         cost = rows["mse_vs_vanilla"].clip(lower=0).fillna(0) if "mse_vs_vanilla" in rows \
             else pd.Series(0.0, index=rows.index)
         ax.scatter(rows[x], rows[y], s=40 + 600 * cost, color=colours.get(kind, "#444444"),
                    label=kind, alpha=0.85, edgecolors="black", linewidths=0.5)
         for _, row in rows.iterrows():
-            note = "" if kind == "vanilla" else \
-                f"α {row.get('alpha', float('nan')):g}, {row.get('dims', '')}".strip(", ")
+            if kind == "vanilla":
+                continue
+            note = f"{kind}, α {row.get('alpha', float('nan')):g}, {row.get('dims', '')}"
             if row.get("within") == "free":
                 note += ", one instrument free"
-            ax.annotate(note, (row[x], row[y]), fontsize=7, xytext=(4, 3),
-                        textcoords="offset points")
+            if row.get("per_class", 0) > 0:
+                note += ", balanced"
+            notes.append((note.strip(", "), (row[x], row[y])))
+    _annotate_apart(ax, notes)
     ax.axhline(float(table.loc[table["kind"] == "vanilla", y].mean()), color="grey", lw=0.8,
                ls="--", label="vanilla level")
     ax.set_xlabel("silhouette of the 12 instruments, 3-D PCA (clustering)")
