@@ -9,7 +9,7 @@ STAMP := $(VENV)/.setup-done
 PROFILE ?= default
 export PYTHONHASHSEED := 0
 
-.PHONY: setup data features train figures seeds regularizers test test-browser bench lab clean help
+.PHONY: setup data features train figures screenshots seeds regularizers test test-browser bench lab clean help
 
 help:
 	@echo "make setup     create .venv and install vts (CPU torch pinned by constraints.txt)"
@@ -17,6 +17,7 @@ help:
 	@echo "make features  spectral frames for every transform (cached in features/)"
 	@echo "make train     train the vanilla space and every regularised kind -> models/ (PROFILE=$(PROFILE))"
 	@echo "make figures   run all notebooks -> figures/ (PROFILE=$(PROFILE))"
+	@echo "make screenshots  the explorer on the showcase space and the page, in headless Chromium -> docs/img/"
 	@echo "make seeds     the NSGT-ERB spaces for 3 seeds, evaluated on every study -> build/seeds/"
 	@echo "make regularizers  every regulariser kind and weight tried on NSGT-ERB -> build/regularizers/"
 	@echo "make test      the test suite (includes every notebook on the smoke profile)"
@@ -59,6 +60,12 @@ test-browser: setup
 	bash tools/install-browser.sh $(BIN)/python
 	$(BIN)/python -m pytest -q -m browser tests/test_browser.py tests/test_page.py
 
+# The README's screenshots of the explorer and the page (Debian's Chromium, as test-browser),
+# from what `make figures` built (the tool says so if it is missing).
+screenshots: setup
+	bash tools/install-browser.sh $(BIN)/python
+	$(BIN)/python tools/readme_screenshots.py
+
 seeds: features
 	$(BIN)/python tools/seed_study.py --profile $(PROFILE)
 
@@ -72,5 +79,4 @@ lab: setup
 	$(BIN)/jupyter lab --notebook-dir=.
 
 clean:
-	rm -rf build/ models/ features/ .pytest_cache
-	find figures -mindepth 1 ! -name README.md -delete 2>/dev/null || true
+	rm -rf build/ models/ features/ figures/ .pytest_cache
