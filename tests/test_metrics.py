@@ -171,6 +171,34 @@ def test_table1_refuses_spaces_of_two_profiles(tmp_path):
         write_table1(models, tmp_path / "fig")
 
 
+def test_collect_metrics_names_each_regulariser_choice(tmp_path):
+    from vts.metrics import collect_metrics
+
+    models = tmp_path / "models"
+    spaces = {"nsgt-erb-vanilla": (False, {}),
+              "nsgt-erb-class": (True, {"reg_kind": "class", "alpha": 25.0,
+                                        "reg_notes_per_class": 128}),
+              "nsgt-erb-l2": (True, {"reg_kind": "l2", "alpha": 1.0, "reg_dims": "all",
+                                     "reg_notes_per_class": 11}),
+              "nsgt-erb-l2-free": (True, {"reg_kind": "l2", "alpha": 3.0, "reg_dims": "first",
+                                          "reg_n_dims": 8, "reg_within": "free",
+                                          "reg_notes_per_class": 0})}
+    for name, (reg, training) in spaces.items():
+        d = models / name
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({"transform": "nsgt-erb", "regularized": reg,
+                                                   "training": training}))
+        (d / "metrics.json").write_text(json.dumps({"test_mse": 0.2}))
+    table = collect_metrics(models).set_index("model")
+    assert table.loc["nsgt-erb-l2", ["kind", "dims", "within", "per_class"]].tolist() == \
+        ["l2", "all", "zero", 11]
+    assert table.loc["nsgt-erb-l2-free", ["alpha", "dims", "within", "per_class"]].tolist() == \
+        [3.0, "first 8", "free", 0]
+    # the class kind's balanced centroids are not a note-level draw: no choices listed
+    assert table.loc["nsgt-erb-class", ["dims", "within", "per_class"]].tolist() == ["", "", 0]
+    assert table.loc["nsgt-erb-vanilla", ["alpha", "per_class"]].tolist() == [0.0, 0]
+
+
 def test_clustering_metrics_by_hand():
     from vts.metrics import nearest_centroid_accuracy
 

@@ -19,37 +19,56 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-
-import pandas as pd
+from typing import NamedTuple
 
 from vts import config, perception
 from vts.app import figures, plots
 from vts.checkpoints import STAGE1_CHECKPOINT
 from vts.features import novel_features, training_features
-from vts.metrics import mse_vs_vanilla
+from vts.metrics import collect_metrics, mse_vs_vanilla
 from vts.plan import model_name, start_from_stage1
-from vts.profiles import PROFILES
+from vts.profiles import BALANCED_NOTES_PER_CLASS, PROFILES
 from vts.train import load_target, train_space
 
-#: (kind, alpha, dims rule, number of dims, within) of every variant tried;
-#: within: pairs of notes of one instrument at target 0 ("zero", the released
-#: code) or left out ("free"), :data:`vts.regularizers.WITHIN`.
+
+class Variant(NamedTuple):
+    """One regularised space of the study. ``within``: pairs of notes of one
+    instrument at target 0 ("zero", the released code) or left out ("free"),
+    :data:`vts.regularizers.WITHIN`; ``per_class``: R on a class-balanced draw of
+    that many notes per rated instrument each step (None: the profile's; for the
+    note-level kinds but ``l2`` 0, the minibatch), ``TrainConfig.reg_notes_per_class``."""
+
+    kind: str
+    alpha: float
+    dims: str
+    n_dims: int
+    within: str = "zero"
+    per_class: int | None = None
+
+    @property
+    def name(self) -> str:
+        where = "all" if self.dims == "all" else f"{self.dims}{self.n_dims}"
+        return (f"nsgt-erb-{self.kind}-a{self.alpha:g}-{where}"
+                + ("-free" if self.within == "free" else "")
+                + (f"-balanced{self.per_class}" if self.per_class else ""))
+
+
+#: Every variant tried; the ``l2`` ones on the minibatch (``per_class = 0``, the
+#: released code) beside two on the profile's class-balanced draw.
 GRID = [
-    ("class", 25.0, "all", 0, "zero"),
-    ("l2", 1.0, "first", 3, "zero"), ("l2", 1.0, "first", 8, "zero"),
-    ("l2", 3.0, "first", 8, "zero"), ("l2", 1.0, "all", 0, "zero"),
-    ("gaussian", 1.0, "first", 8, "zero"), ("student", 1.0, "first", 8, "zero"),
-    ("student", 10.0, "first", 8, "zero"), ("prior", 1.0, "first", 5, "zero"),
-    ("gaussian", 1.0, "all", 0, "zero"), ("student", 1.0, "all", 0, "zero"),
-    ("l2", 3.0, "all", 0, "zero"),
-    ("l2", 1.0, "all", 0, "free"), ("l2", 3.0, "all", 0, "free"),
-    ("gaussian", 1.0, "all", 0, "free"),
+    Variant("class", 25.0, "all", 0),
+    Variant("l2", 1.0, "first", 3, per_class=0), Variant("l2", 1.0, "first", 8, per_class=0),
+    Variant("l2", 3.0, "first", 8, per_class=0), Variant("l2", 1.0, "all", 0, per_class=0),
+    Variant("gaussian", 1.0, "first", 8), Variant("student", 1.0, "first", 8),
+    Variant("student", 10.0, "first", 8), Variant("prior", 1.0, "first", 5),
+    Variant("gaussian", 1.0, "all", 0), Variant("student", 1.0, "all", 0),
+    Variant("l2", 3.0, "all", 0, per_class=0),
+    Variant("l2", 1.0, "all", 0, "free", per_class=0),
+    Variant("l2", 3.0, "all", 0, "free", per_class=0),
+    Variant("gaussian", 1.0, "all", 0, "free"),
+    Variant("l2", 1.0, "all", 0, per_class=BALANCED_NOTES_PER_CLASS),
+    Variant("l2", 3.0, "all", 0, per_class=BALANCED_NOTES_PER_CLASS),
 ]
-
-
-def variant_name(kind: str, alpha: float, dims: str, n_dims: int, within: str) -> str:
-    where = "all" if dims == "all" else f"{dims}{n_dims}"
-    return f"nsgt-erb-{kind}-a{alpha:g}-{where}" + ("-free" if within == "free" else "")
 
 
 def main() -> int:
@@ -59,7 +78,7 @@ def main() -> int:
                         help="train only the variants whose name contains TEXT (the vanilla "
                         "space and the variants already trained are scored too)")
     args = parser.parse_args()
-    names = [variant_name(*variant) for variant in GRID]
+    names = [variant.name for variant in GRID]
     if not any(args.only in name for name in names):
         parser.error(f"--only {args.only!r} matches no variant; the variants are "
                      + ", ".join(names))
@@ -74,31 +93,26 @@ def main() -> int:
               "studies": perception.list_studies()}
     vanilla = models / model_name(config.DEFAULT_TRANSFORM, "vanilla")
     t0 = time.perf_counter()
-    spaces = {"vanilla": train_space(features, target, profile.train, vanilla, False,
-                                     save_stage1=True, **common)}
-    for kind, alpha, dims, n_dims, within in GRID:
-        name = variant_name(kind, alpha, dims, n_dims, within)
-        cfg = dataclasses.replace(profile.config(kind), alpha=alpha, reg_dims=dims,
-                                  reg_n_dims=n_dims, reg_within=within)
+    train_space(features, target, profile.train, vanilla, False, save_stage1=True, **common)
+    scored = [vanilla.name]
+    for variant in GRID:
+        name = variant.name
+        cfg = dataclasses.replace(profile.config(variant.kind), alpha=variant.alpha,
+                                  reg_dims=variant.dims, reg_n_dims=variant.n_dims,
+                                  reg_within=variant.within)
+        if variant.per_class is not None:
+            cfg = dataclasses.replace(cfg, reg_notes_per_class=variant.per_class)
         directory = models / name
         finished = (directory / "config.json").is_file()
         if args.only not in name and not finished:
             continue   # left out by --only; a finished variant is still scored
         if not finished:
             start_from_stage1(directory, vanilla / STAGE1_CHECKPOINT, cfg, features)
-        spaces[name] = train_space(features, target, cfg, directory, True, **common)
+        train_space(features, target, cfg, directory, True, **common)
+        scored.append(name)
         print(f"{name}: {time.perf_counter() - t0:.0f} s")
-    rows = []
-    for name, space in spaces.items():
-        training = space.config["training"]
-        rows.append({"space": name, "kind": space.kind,
-                     "alpha": training["alpha"] if space.regularized else 0.0,
-                     "dims": (training["reg_dims"] if training["reg_dims"] == "all"
-                              else f"{training['reg_dims']} {training['reg_n_dims']}")
-                     if space.regularized else "",
-                     "within": training.get("reg_within", "zero") if space.regularized else "",
-                     **space.metrics})
-    table = pd.DataFrame(rows)
+    table = collect_metrics(models).set_index("model").loc[scored].reset_index()
+    table = table.rename(columns={"model": "space"}).replace({"space": {vanilla.name: "vanilla"}})
     table["mse_vs_vanilla"] = mse_vs_vanilla(table)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "study.csv", index=False)

@@ -32,6 +32,7 @@ from .instruments import family
 from .io import atomic_path, read_json
 from .profiles import IWAE_SAMPLES
 from .regularizers import (
+    NOTE_KINDS,
     SIGMA,
     SPACE_KINDS,
     class_centroids,
@@ -410,7 +411,13 @@ TABLE1_COLUMNS = ["model", "transform", "kind", "regularized", "profile", "test_
 
 def collect_metrics(models_root: str | os.PathLike) -> pd.DataFrame:
     """One row per complete trained space under ``models_root`` (its ``metrics.json``);
-    listener spaces (a vanilla model with a distance recipe) are left out."""
+    listener spaces (a vanilla model with a distance recipe) are left out.
+
+    Beside the metrics: ``model``, ``transform``, ``regularized``, ``kind``,
+    ``profile``, ``alpha`` and, for the note-level kinds, the regulariser's
+    choices ``dims`` (e.g. ``"all"``, ``"first 8"``), ``within`` and
+    ``per_class`` (notes per instrument of R's class-balanced draw, 0: the
+    minibatch), :class:`vts.profiles.TrainConfig`."""
     root = Path(models_root)
     rows = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
@@ -424,12 +431,16 @@ def collect_metrics(models_root: str | os.PathLike) -> pd.DataFrame:
         regularized = bool(config.get("regularized", metrics.get("regularized")))
         training = config.get("training", {})
         dims = training.get("reg_dims", "all")
+        note_level = regularized and kind in NOTE_KINDS
         metrics.update(model=d.name, transform=config.get("transform", metrics.get("transform")),
                        regularized=regularized, kind=kind,
                        profile=training.get("profile", metrics.get("profile")),
                        alpha=float(training.get("alpha", 0.0)) if regularized else 0.0,
-                       dims="" if not regularized or kind in ("class", "banded") else
-                       dims if dims == "all" else f"{dims} {training.get('reg_n_dims')}")
+                       dims="" if not note_level else
+                       dims if dims == "all" else f"{dims} {training.get('reg_n_dims')}",
+                       within=training.get("reg_within", "zero") if note_level else "",
+                       per_class=int(training.get("reg_notes_per_class", 0))
+                       if note_level and kind != "prior" else 0)
         rows.append(metrics)
     table = pd.DataFrame(rows)
     profiles = sorted({str(p) for p in table.get("profile", pd.Series(dtype=str)).dropna()})

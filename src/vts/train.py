@@ -16,8 +16,9 @@ R depends on the kind (:mod:`vts.regularizers`): the paper's class R on the
 centroids of a class-balanced batch (``reg_notes_per_class`` notes of every
 rated instrument per step, so that rare classes enter every step; ``banded``
 also per octave), the note-level ``l2`` / ``gaussian`` / ``student`` terms on
-every pair of rated notes of the minibatch, or, for ``prior``, no R and a
-class-conditional prior in the KL. The sizes of a run come from
+every pair of rated notes of the minibatch (the released code) or, with
+``reg_notes_per_class > 0``, of a class-balanced draw encoded for R alone, or,
+for ``prior``, no R and a class-conditional prior in the KL. The sizes of a run come from
 :data:`vts.profiles.PROFILES`.
 
 Determinism: every random draw (split, shuffling, reparameterisation noise,
@@ -332,7 +333,7 @@ class _Run:
             loss = recon + beta * kl
             r_val = float("nan")
             if notes is not None and alpha > 0 and config.reg_kind != "prior":
-                r = notes.penalty(out.z, idx, gen)
+                r = self.step_penalty(out.z, idx)
                 loss = loss + alpha * r
                 r_val = float(r.detach())
             elif notes is None and alpha > 0 and len(self.rated) >= 2:
@@ -358,15 +359,37 @@ class _Run:
         return row
 
 
+    def step_penalty(self, z_batch: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """The note-level R of this step: on the minibatch's sampled codes, or with
+        ``reg_notes_per_class > 0`` on the sampled codes of a class-balanced draw of
+        training notes (every rated instrument in every step, however few its notes)."""
+        per_class = self.config.reg_notes_per_class
+        if per_class <= 0:
+            return self.notes.penalty(z_batch, idx, self.gen)
+        pick = torch.cat(_draw_per_class(self.notes.members, per_class, self.gen)[0])
+        mu, logvar = self.model.encode(self.x_train[pick.to(self.device)])
+        eps = torch.randn(mu.shape, generator=self.gen).to(self.device)
+        return self.notes.penalty(mu + torch.exp(0.5 * logvar) * eps, pick, self.gen)
+
+
+def _draw_per_class(members, per_class: int, gen) -> tuple[list[torch.Tensor], list[int]]:
+    """``per_class`` positions drawn without replacement from each tensor of
+    ``members`` (all of a smaller one); returns the draws and their sizes."""
+    picks = [pos[torch.randperm(len(pos), generator=gen)[:per_class]] for pos in members]
+    return picks, [len(p) for p in picks]
+
+
 class _NoteTargets:
     """What the note-level kinds need during stage 2: each training note's class
-    index (-1: unrated), the normalised pair matrices, the regularised
+    index (-1: unrated), the positions of each class's notes (``members``, for
+    a class-balanced draw), the normalised pair matrices, the regularised
     dimensions and, for ``prior``, the class-conditional priors."""
 
     def __init__(self, pairs, rated, labels_train, target, config, device):
         mu, sigma = pair_targets(pairs, rated)
         index = {c: i for i, c in enumerate(rated)}
         self.y = torch.tensor([index.get(str(c), -1) for c in labels_train])
+        self.members = [torch.nonzero(self.y == k).flatten() for k in range(len(rated))]
         self.mu = torch.as_tensor(mu, dtype=torch.float32, device=device)
         self.sigma = torch.as_tensor(sigma, dtype=torch.float32, device=device)
         self.sigma_np, self.positions = sigma, target.loc[rated].to_numpy(np.float64)
@@ -456,12 +479,8 @@ def _regulariser_step(model, x_train, mu_batch, idx, labels_train, groups, rated
                                       config.sigma)
     if not groups:
         return mu_batch.sum() * 0.0
-    picks, sizes = [], []
-    for _, members in groups:
-        for pos in members:
-            k = min(config.reg_notes_per_class, len(pos))
-            picks.append(pos[torch.randperm(len(pos), generator=gen)[:k]])
-            sizes.append(k)
+    picks, sizes = _draw_per_class([pos for _, members in groups for pos in members],
+                                   config.reg_notes_per_class, gen)
     mu, _ = model.encode(x_train[torch.cat(picks).to(device)])
     centroids = iter(torch.split(mu, sizes))
     r = [regularizer_from_points(torch.stack([next(centroids).mean(0) for _ in members]),
