@@ -203,15 +203,18 @@ def probe(page) -> dict:
     return json.loads(page.evaluate(PROBE_TEXT).split("PROBE", 1)[1])
 
 
+def explorer_output(page):
+    """The output area that holds the explorer (the one with the sliders)."""
+    return page.locator(".jp-Cell-outputArea").filter(has=page.locator(".widget-slider")).first
+
+
 def shoot(page, name: str) -> Path:
     from vts import config
 
     shot = config.build_dir() / name
     shot.parent.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(800)                        # let plotly finish drawing
-    explorer = page.locator(".jp-Cell-outputArea").filter(
-        has=page.locator(".widget-slider")).first
-    explorer.screenshot(path=str(shot))
+    explorer_output(page).screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
     return shot
 

@@ -29,6 +29,7 @@ from test_browser import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_FLAGS,
     explorer_notebook,
+    explorer_output,
     jupyterlab,
     open_explorer,
     probe,
@@ -58,10 +59,8 @@ def explorer_shot(space: TimbreSpace, instrument: str, out: Path) -> None:
                 if state["instrument"] != instrument:
                     raise RuntimeError(f"the explorer did not take {instrument!r}: {state}")
                 page.wait_for_timeout(1500)                   # let plotly finish drawing
-                explorer = page.locator(".jp-Cell-outputArea").filter(
-                    has=page.locator(".widget-slider")).first
                 with atomic_path(out) as part:
-                    explorer.screenshot(path=str(part), type="png")
+                    explorer_output(page).screenshot(path=str(part), type="png")
             finally:
                 context.close()
 
@@ -73,7 +72,6 @@ def page_shot(index: Path, out: Path) -> None:
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.goto(index.resolve().as_uri())
             heading = page.locator("h2", has_text=PAGE_SECTION).first
-            heading.scroll_into_view_if_needed()
             page.evaluate("(y) => window.scrollTo(0, y)",
                           heading.evaluate("h => h.getBoundingClientRect().top + window.scrollY"))
             page.wait_for_timeout(1500)                       # videos show their first frame

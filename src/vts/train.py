@@ -358,7 +358,6 @@ class _Run:
         row.update(_test_curves(model, self.x_test, self.labels_test, self.target, config))
         return row
 
-
     def step_penalty(self, z_batch: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """The note-level R of this step: on the minibatch's sampled codes, or with
         ``reg_notes_per_class > 0`` on the sampled codes of a class-balanced draw of
@@ -366,17 +365,16 @@ class _Run:
         per_class = self.config.reg_notes_per_class
         if per_class <= 0:
             return self.notes.penalty(z_batch, idx, self.gen)
-        pick = torch.cat(_draw_per_class(self.notes.members, per_class, self.gen)[0])
+        pick = torch.cat(_draw_per_class(self.notes.members, per_class, self.gen))
         mu, logvar = self.model.encode(self.x_train[pick.to(self.device)])
         eps = torch.randn(mu.shape, generator=self.gen).to(self.device)
         return self.notes.penalty(mu + torch.exp(0.5 * logvar) * eps, pick, self.gen)
 
 
-def _draw_per_class(members, per_class: int, gen) -> tuple[list[torch.Tensor], list[int]]:
+def _draw_per_class(members, per_class: int, gen) -> list[torch.Tensor]:
     """``per_class`` positions drawn without replacement from each tensor of
-    ``members`` (all of a smaller one); returns the draws and their sizes."""
-    picks = [pos[torch.randperm(len(pos), generator=gen)[:per_class]] for pos in members]
-    return picks, [len(p) for p in picks]
+    ``members`` (all of a smaller one)."""
+    return [pos[torch.randperm(len(pos), generator=gen)[:per_class]] for pos in members]
 
 
 class _NoteTargets:
@@ -479,10 +477,10 @@ def _regulariser_step(model, x_train, mu_batch, idx, labels_train, groups, rated
                                       config.sigma)
     if not groups:
         return mu_batch.sum() * 0.0
-    picks, sizes = _draw_per_class([pos for _, members in groups for pos in members],
-                                   config.reg_notes_per_class, gen)
+    picks = _draw_per_class([pos for _, members in groups for pos in members],
+                            config.reg_notes_per_class, gen)
     mu, _ = model.encode(x_train[torch.cat(picks).to(device)])
-    centroids = iter(torch.split(mu, sizes))
+    centroids = iter(torch.split(mu, [len(p) for p in picks]))
     r = [regularizer_from_points(torch.stack([next(centroids).mean(0) for _ in members]),
                                  target_t[keep.to(device)], config.sigma)
          for keep, members in groups]
